@@ -1,0 +1,200 @@
+"""The ``lightcli`` command: LightningCLI with a System under the ``system`` key.
+
+Every subcommand is listed here, in ``SUBCOMMANDS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from jsonargparse import Namespace
+from pytorch_lightning import LightningDataModule
+from pytorch_lightning.callbacks import ProgressBar as _LightningProgressBar
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, _InstantiatorFn
+
+from lightcli.console import ProgressBar, metrics_table, quiet
+from lightcli.system import System
+
+__all__ = ["SUBCOMMANDS", "TOOLS", "LightCLI", "main", "run"]
+
+SUBCOMMANDS: dict[str, str] = {
+    "fit": "Train the system (and validate it each epoch when val data is given).",
+    "validate": "Run one evaluation epoch on the val data.",
+    "test": "Run one evaluation epoch on the test data.",
+    "predict": "Run inference on the predict data.",
+}
+"""The Lightning subcommands of ``lightcli`` with their one-line help (run by :class:`LightCLI`)."""
+
+TOOLS: dict[str, tuple[str, str]] = {}
+"""The other subcommands: name -> (``module:function`` taking the remaining args and returning an exit code, help).
+
+They are imported only when run, so ``lightcli --help`` stays fast.
+"""
+
+_DEFAULT_LOGGER_NAME = "lightning_logs"
+
+
+def _requested_subcommand(args: list[str]) -> str | None:
+    for arg in args:
+        if arg in SUBCOMMANDS or arg in TOOLS:
+            return arg
+    return None
+
+
+class LightCLI(LightningCLI):
+    """LightningCLI for a :class:`~lightcli.System` (or a subclass) under the ``system`` key.
+
+    Differences from LightningCLI: the module key is ``system``; abbreviated options are errors;
+    only the parser of the requested subcommand is built; values given in configs or on the command
+    line win over the hyperparameters stored in a ``--ckpt_path`` checkpoint; runs log to
+    ``runs/<config name>/version_<n>`` with TensorBoard by default; the console stays quiet.
+    """
+
+    def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+        self._argv = list(sys.argv[1:] if args is None else args)
+        self._requested = _requested_subcommand(self._argv)
+        super().__init__(
+            System,
+            subclass_mode_model=True,
+            save_config_kwargs={"overwrite": True},
+            trainer_defaults={
+                "logger": {
+                    "class_path": "pytorch_lightning.loggers.TensorBoardLogger",
+                    "init_args": {"save_dir": "runs", "default_hp_metric": False},
+                },
+            },
+            args=self._argv,
+            run=run,
+        )
+
+    # -- parsers -------------------------------------------------------------------------------------
+
+    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        """Builds a parser that rejects abbreviated options (``--trainer.max_epoch`` is an error)."""
+        kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("description", "Train, validate, test and predict with a typed System from YAML configs.")
+        kwargs.setdefault("dump_header", ["lightcli config: run it with `lightcli fit --config <this file>`"])
+        return super().init_parser(**kwargs)
+
+    def add_core_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        """Adds ``trainer``, ``system`` and the optional ``data`` (a LightningDataModule)."""
+        parser.add_lightning_class_args(self.trainer_class, "trainer")
+        parser.set_defaults({f"trainer.{k}": v for k, v in self.trainer_defaults.items() if k != "callbacks"})
+        parser.add_lightning_class_args(System, "system", subclass_mode=True)
+        parser.set_defaults({"system": {"class_path": "lightcli.System"}})
+        parser.add_lightning_class_args(LightningDataModule, "data", subclass_mode=True, required=False)
+
+    def _add_subcommands(self, parser: LightningArgumentParser, **kwargs: Any) -> None:
+        """Registers every subcommand, but builds the full parser only for the one requested."""
+        self._subcommand_parsers = {}
+        subcommands = parser.add_subcommands()
+        for name, description in SUBCOMMANDS.items():
+            if name == self._requested:
+                subparser = self._prepare_subcommand_parser(self.trainer_class, name, description=description)
+            else:
+                subparser = self.init_parser(description=description)
+            self._subcommand_parsers[name] = subparser
+            subcommands.add_subcommand(name, subparser, help=description)
+        for name, (_, description) in TOOLS.items():  # listed in --help; run by main()
+            subcommands.add_subcommand(name, self.init_parser(description=description), help=description)
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Parses the arguments given to :class:`LightCLI` (the command line by default)."""
+        self.config = parser.parse_args(args)
+
+    # -- checkpoints ---------------------------------------------------------------------------------
+
+    def _parse_ckpt_path(self) -> None:
+        """Uses a checkpoint's stored system config as defaults: configs and command line values win."""
+        subcommand = self.config.get("subcommand")
+        if not subcommand:
+            return
+        ckpt_path = self.config[subcommand].get("ckpt_path")
+        if not ckpt_path or not Path(ckpt_path).is_file():
+            return
+        hparams = dict(torch.load(ckpt_path, weights_only=True, map_location="cpu").get("hyper_parameters", {}))
+        hparams.pop("_instantiator", None)
+        if "_class_path" not in hparams:
+            return
+        stored = {"class_path": hparams.pop("_class_path"), "init_args": hparams}
+        position = self._argv.index(subcommand) + 1
+        argv = [*self._argv[:position], f"--system={yaml.safe_dump(stored)}", *self._argv[position:]]
+        self.config = self.parser.parse_args(argv)
+
+    def _add_instantiators(self) -> None:
+        self.parser.add_instantiator(_InstantiatorFn(cli=self, key="system"), System, subclasses=True)
+        self.parser.add_instantiator(_InstantiatorFn(cli=self, key="data"), LightningDataModule, subclasses=True)
+
+    # -- instantiation -------------------------------------------------------------------------------
+
+    def before_instantiate_classes(self) -> None:
+        """Names the default TensorBoard run directory after the first config file."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        logger = config.trainer.get("logger")
+        if isinstance(logger, Namespace) and logger.get("init_args.name") == _DEFAULT_LOGGER_NAME:
+            files = config.get("config") or []
+            logger.init_args.name = Path(str(files[0])).stem if files else "default"
+
+    def instantiate_classes(self) -> None:
+        """Builds the system, the optional datamodule and the trainer."""
+        self.config_init = self.parser.instantiate_classes(self.config)
+        self.datamodule = self._get(self.config_init, "data")
+        self.model = self._get(self.config_init, "system")
+        self.trainer = self.instantiate_trainer()
+
+    def instantiate_trainer(self, **kwargs: Any) -> Any:
+        """Builds the trainer, with lightcli's progress bar unless the progress bar is disabled."""
+        callbacks = [self._get(self.config_init, c) for c in self._parser(self.subcommand).callback_keys]
+        config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        given = config.get("callbacks") or []
+        if config.get("enable_progress_bar") is not False and not any(
+            isinstance(c, _LightningProgressBar) for c in given
+        ):
+            callbacks.append(ProgressBar())
+        return self._instantiate_trainer(config, callbacks)
+
+    def after_fit(self) -> None:
+        """Prints the final epoch's metrics."""
+        if self.trainer.is_global_zero:
+            table = metrics_table(self.trainer.callback_metrics, title="final metrics")
+            if table:
+                print(table)
+            best = getattr(self.trainer.checkpoint_callback, "best_model_path", "")
+            if best:
+                print(f"checkpoint: {best}")
+
+
+def main(args: list[str] | None = None) -> int:
+    """Runs ``lightcli`` with the given arguments (``sys.argv[1:]`` when None) and returns the exit code.
+
+    Modules in the current working directory are importable by class_path.
+    """
+    argv = list(sys.argv[1:] if args is None else args)
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    name = _requested_subcommand(argv)
+    if name in TOOLS:
+        module, function = TOOLS[name][0].split(":")
+        rest = argv[argv.index(name) + 1 :]
+        with quiet():
+            return int(getattr(importlib.import_module(module), function)(rest))
+    with quiet():
+        try:
+            LightCLI(args=argv)
+        except SystemExit as exit:
+            code = exit.code
+            return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+

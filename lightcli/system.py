@@ -1,0 +1,394 @@
+"""The System: a LightningModule assembled from typed parts given in YAML."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.core.mixins.hparams_mixin import _given_hyperparameters
+from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+from torch.utils.data import DataLoader
+from torchmetrics import Metric, MetricCollection
+
+from lightcli.adapters import AdapterError, ModeAdapters
+from lightcli.data import Loader
+
+__all__ = ["DataLoaders", "Metrics", "Mode", "Scheduler", "System"]
+
+Mode = Literal["train", "val", "test", "predict"]
+MetricsArg = Metric | list[Metric] | dict[str, Metric] | None
+LoaderArg = Loader | Callable[[], DataLoader] | None
+
+
+class ConfigError(ValueError):
+    """A value in the config cannot work; the message starts with its key path."""
+
+
+@dataclass
+class DataLoaders:
+    """The data of each mode. A loader is built only when its mode runs."""
+
+    train: LoaderArg = None
+    """Training data (``lightcli fit``)."""
+    val: LoaderArg = None
+    """Validation data (``lightcli fit`` and ``lightcli validate``)."""
+    test: LoaderArg = None
+    """Test data (``lightcli test``)."""
+    predict: LoaderArg = None
+    """Prediction data (``lightcli predict``)."""
+
+
+@dataclass
+class Metrics:
+    """Metrics of each mode: a torchmetrics Metric, a list of them, or a dict name -> Metric.
+
+    Each mode gets its own metric state.
+    """
+
+    train: MetricsArg = None
+    """Metrics computed on the training batches."""
+    val: MetricsArg = None
+    """Metrics computed on the validation data."""
+    test: MetricsArg = None
+    """Metrics computed on the test data."""
+
+
+@dataclass
+class Scheduler:
+    """A learning-rate scheduler and when to step it (Lightning's ``lr_scheduler`` config)."""
+
+    scheduler: Callable[[Optimizer], LRScheduler | ReduceLROnPlateau]
+    """The scheduler class_path and its init_args; the optimizer is passed in."""
+    interval: Literal["epoch", "step"] = "epoch"
+    """Step the scheduler every epoch or every optimizer step."""
+    frequency: int = 1
+    """Step the scheduler every this many intervals."""
+    monitor: str | None = None
+    """Logged metric that drives ReduceLROnPlateau, e.g. ``val/loss``."""
+    strict: bool = True
+    """Fail if the monitored metric is missing."""
+
+
+_LOSS_MODES: tuple[Mode, ...] = ("train", "val", "test")
+
+
+def _named_metrics(metrics: MetricsArg) -> MetricCollection | None:
+    if metrics is None:
+        return None
+    if isinstance(metrics, Metric):
+        metrics = [metrics]
+    return MetricCollection(metrics, compute_groups=False)
+
+
+def _batch_size(value: Any) -> int:
+    if isinstance(value, torch.Tensor) and value.ndim > 0:
+        return value.shape[0]
+    if isinstance(value, (list, tuple)):
+        return len(value)
+    return 1
+
+
+def _detach(value: Any) -> Any:
+    return value.detach() if isinstance(value, torch.Tensor) else value
+
+
+class System(pl.LightningModule):
+    """Trains, validates, tests and predicts with a model, a criterion, an optimizer and data from a config.
+
+    Args:
+        model: The network (any ``torch.nn.Module``).
+        criterion: The loss: a module (``torch.nn.CrossEntropyLoss``) or a function. It may return a
+            dict of losses with a ``total`` key. Not needed for test or predict.
+        optimizer: The optimizer class_path and its init_args; the parameters are passed in.
+        scheduler: An optional learning-rate scheduler and when to step it.
+        dataloaders: The data of each mode, built only when the mode runs. Leave empty with ``--data``.
+        metrics: Metrics per mode (train, val, test).
+        adapters: Per mode: where input/target/identifier are in a batch, how the criterion and
+            metrics are called, and what callbacks receive.
+        inferer: Called as ``inferer(input, system)`` instead of the plain forward in val, test and
+            predict (e.g. a sliding-window inferer).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        criterion: Callable[..., Any] | None = None,
+        optimizer: Callable[[Iterable], Optimizer] | None = None,
+        scheduler: Scheduler | None = None,
+        dataloaders: DataLoaders | None = None,
+        metrics: Metrics | None = None,
+        adapters: ModeAdapters | None = None,
+        inferer: Callable[[Any, nn.Module], Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if _given_hyperparameters.get() is not None:
+            # built from a config: the hyperparameters are that config, so load_from_checkpoint can rebuild it
+            self.save_hyperparameters()
+        self.model = model
+        self.criterion = criterion
+        self.optimizer_factory = optimizer
+        self.scheduler = scheduler
+        self.dataloaders = dataloaders or DataLoaders()
+        self.adapters = adapters or ModeAdapters()
+        self.inferer = inferer
+        seen: set[int] = set()
+        for mode in _LOSS_MODES:
+            given = getattr(metrics, mode) if metrics is not None else None
+            if given is not None and id(given) in seen:
+                given = copy.deepcopy(given)  # each mode keeps its own state
+            seen.add(id(given))
+            setattr(self, f"{mode}_metrics", _named_metrics(given))
+        accepted = inspect.signature(model.forward).parameters
+        self._forward_epoch = "epoch" in accepted
+        self._forward_step = "step" in accepted
+        self._loss_sums: dict[str, dict[str, torch.Tensor]] = {}
+        self._loss_counts: dict[str, int] = {}
+        self._last_loss: torch.Tensor | None = None
+
+    def forward(self, input: Any) -> Any:
+        """Runs the model, passing ``epoch`` and ``step`` when its forward accepts them."""
+        kwargs = {}
+        if self._forward_epoch:
+            kwargs["epoch"] = self.current_epoch
+        if self._forward_step:
+            kwargs["step"] = self.global_step
+        return self.model(input, **kwargs)
+
+    def metrics_of(self, mode: str) -> MetricCollection | None:
+        """The metric collection of a mode, or None."""
+        return getattr(self, f"{mode}_metrics", None)
+
+    # -- steps ---------------------------------------------------------------------------------------
+
+    def shared_step(self, batch: Any, mode: Mode) -> dict[str, Any]:
+        """Runs one step of a mode and returns what callbacks receive.
+
+        Override ``training_step`` (custom backward, manual optimization) and call this to keep
+        adapters, loss, metrics and logging.
+
+        Returns:
+            A dict with ``identifier``, ``input``, ``target``, ``pred``, ``loss`` (the total loss,
+            None in predict) and ``metrics`` (this batch's metric values when computed, else None).
+        """
+        adapters = getattr(self.adapters, mode)
+        try:
+            input, target, identifier = adapters.batch(batch)
+        except AdapterError as error:
+            raise AdapterError(f"system.adapters.{mode}.{error}") from None
+        pred = self(input) if mode == "train" or self.inferer is None else self.inferer(input, self)
+        loss: torch.Tensor | None = None
+        step_metrics: dict[str, torch.Tensor] | None = None
+        if mode != "predict":
+            loss = self._loss(mode, adapters, input, target, pred)
+            step_metrics = self._update_metrics(mode, adapters, input, target, pred)
+        logged_input, logged_target, logged_pred = adapters.logging(input, _detach(target), _detach(pred))
+        return {
+            "identifier": identifier,
+            "input": logged_input,
+            "target": logged_target,
+            "pred": logged_pred,
+            "loss": loss,
+            "metrics": step_metrics,
+        }
+
+    def training_step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
+        """One training step: forward, loss, metrics; Lightning does the backward and optimizer step."""
+        return self.shared_step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        """One validation step."""
+        return self.shared_step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        """One test step."""
+        return self.shared_step(batch, "test")
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        """One prediction step; no criterion or metrics run."""
+        return self.shared_step(batch, "predict")
+
+    def _loss(self, mode: str, adapters: Any, input: Any, target: Any, pred: Any) -> torch.Tensor | None:
+        if self.criterion is None:
+            if mode == "train":
+                raise ConfigError(
+                    "system.criterion: expected a loss for training, got null. "
+                    "Set it, e.g. criterion: {class_path: torch.nn.CrossEntropyLoss}."
+                )
+            return None
+        try:
+            value = adapters.criterion(self.criterion, input, target, pred)
+        except AdapterError as error:
+            raise AdapterError(f"system.adapters.{mode}.criterion: {error}") from None
+        losses = value if isinstance(value, dict) else {"loss": value}
+        if isinstance(value, dict):
+            if "total" not in value:
+                raise ConfigError(
+                    f"system.criterion: expected a tensor or a dict with a 'total' key, got a dict with keys "
+                    f"{sorted(value)}. Return the loss to optimize under 'total'."
+                )
+            losses = {"loss": value["total"], **{f"loss/{k}": v for k, v in value.items() if k != "total"}}
+        total = losses["loss"]
+        n = _batch_size(input)
+        sums = self._loss_sums.setdefault(mode, {})
+        for name, loss in losses.items():
+            weighted = loss.detach() * n
+            sums[name] = sums[name] + weighted if name in sums else weighted
+        self._loss_counts[mode] = self._loss_counts.get(mode, 0) + n
+        if mode == "train":
+            self._last_loss = total.detach()
+            self._log_train_step(losses)
+        return total
+
+    def _update_metrics(
+        self, mode: str, adapters: Any, input: Any, target: Any, pred: Any
+    ) -> dict[str, torch.Tensor] | None:
+        collection = self.metrics_of(mode)
+        if collection is None:
+            return None
+        try:
+            args, kwargs = adapters.metrics.arguments(input, _detach(target), _detach(pred))
+        except AdapterError as error:
+            raise AdapterError(f"system.adapters.{mode}.metrics: {error}") from None
+        if mode == "train" and self._is_log_step():
+            values = collection(*args, **kwargs)  # batch values, computed once, and the epoch state updated
+            self._pending_step_metrics = values
+            return values
+        collection.update(*args, **kwargs)
+        return None
+
+    # -- logging -------------------------------------------------------------------------------------
+
+    def _is_log_step(self) -> bool:
+        trainer = self._trainer
+        if trainer is None or not trainer.loggers or trainer.sanity_checking:
+            return False
+        return (self.global_step + 1) % max(trainer.log_every_n_steps, 1) == 0
+
+    def _log_train_step(self, losses: dict[str, torch.Tensor]) -> None:
+        self._pending_step_losses = losses if self._is_log_step() else None
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """Writes this step's loss, metrics, learning rate and momentum to the loggers on logging steps."""
+        losses = getattr(self, "_pending_step_losses", None)
+        if losses is None:
+            return
+        values: dict[str, float] = {f"train/step/{k}": v.item() for k, v in losses.items()}
+        step_metrics = getattr(self, "_pending_step_metrics", None) or {}
+        for name, value in step_metrics.items():
+            for key, number in _flatten(f"train/step/{name}", value):
+                values[key] = float(number)
+        values.update(self._optimizer_values())
+        values["epoch"] = self.current_epoch
+        for logger in self.trainer.loggers:
+            logger.log_metrics(values, step=self.global_step)
+        self._pending_step_losses = None
+        self._pending_step_metrics = None
+
+    def _optimizer_values(self) -> dict[str, float]:
+        optimizers = self.trainer.optimizers
+        values: dict[str, float] = {}
+        for o, optimizer in enumerate(optimizers):
+            groups = optimizer.param_groups
+            for g, group in enumerate(groups):
+                suffix = ("" if len(optimizers) == 1 else f"/opt{o}") + ("" if len(groups) == 1 else f"/group{g}")
+                values[f"train/lr{suffix}"] = float(group["lr"])
+                momentum = group.get("momentum", group.get("betas", (None,))[0])
+                if momentum is not None:
+                    values[f"train/momentum{suffix}"] = float(momentum)
+        return values
+
+    def _log_epoch(self, mode: str) -> None:
+        count = self._loss_counts.pop(mode, 0)
+        sums = self._loss_sums.pop(mode, {})
+        on_bar = mode != "train"
+        for name, total in sums.items():
+            self.log(f"{mode}/{name}", total / max(count, 1), sync_dist=True, prog_bar=on_bar and name == "loss")
+        collection = self.metrics_of(mode)
+        if collection is None or not any(m.update_called for m in collection.values()):
+            return
+        for name, value in collection.compute().items():
+            for key, number in _flatten(f"{mode}/{name}", value):
+                self.log(key, number, prog_bar=on_bar)
+        collection.reset()
+
+    def on_train_epoch_end(self) -> None:
+        """Logs the epoch's mean loss and its metrics, computed once from the accumulated state."""
+        self._log_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        """Logs the validation loss and metrics."""
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        """Logs the test loss and metrics."""
+        self._log_epoch("test")
+
+    # -- optimization and data -----------------------------------------------------------------------
+
+    def configure_optimizers(self) -> Any:
+        """Builds the optimizer from ``optimizer`` and, if given, the scheduler from ``scheduler``."""
+        if self.optimizer_factory is None:
+            raise ConfigError(
+                "system.optimizer: expected an optimizer for training, got null. "
+                "Set it, e.g. optimizer: {class_path: torch.optim.Adam, init_args: {lr: 0.001}}."
+            )
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler is None:
+            return optimizer
+        scheduler = self.scheduler.scheduler(optimizer)
+        config: dict[str, Any] = {
+            "scheduler": scheduler,
+            "interval": self.scheduler.interval,
+            "frequency": self.scheduler.frequency,
+            "strict": self.scheduler.strict,
+        }
+        monitor = self.scheduler.monitor or getattr(scheduler, "monitor", None)
+        if monitor:
+            config["monitor"] = monitor
+        elif isinstance(scheduler, ReduceLROnPlateau):
+            raise ConfigError(
+                "system.scheduler.monitor: expected the name of a logged metric for ReduceLROnPlateau, got null. "
+                "Set it, e.g. monitor: val/loss."
+            )
+        return {"optimizer": optimizer, "lr_scheduler": config}
+
+    def _dataloader(self, mode: str, required: bool = True) -> Any:
+        factory = getattr(self.dataloaders, mode)
+        if factory is None:
+            if not required:
+                return []
+            raise ConfigError(
+                f"system.dataloaders.{mode}: expected a loader for the {mode} data, got null. "
+                f"Set system.dataloaders.{mode} (e.g. class_path: lightcli.Loader) or pass --data."
+            )
+        return factory()
+
+    def train_dataloader(self) -> Any:
+        """Builds the training loader."""
+        return self._dataloader("train")
+
+    def val_dataloader(self) -> Any:
+        """Builds the validation loader; without one, fit runs no validation."""
+        return self._dataloader("val", required=self.trainer.state.fn == "validate")
+
+    def test_dataloader(self) -> Any:
+        """Builds the test loader."""
+        return self._dataloader("test")
+
+    def predict_dataloader(self) -> Any:
+        """Builds the prediction loader."""
+        return self._dataloader("predict")
+
+
+def _flatten(name: str, value: torch.Tensor) -> list[tuple[str, Any]]:
+    """One scalar per logged name: a vector metric (e.g. per class) becomes ``name/0``, ``name/1``..."""
+    if value.numel() == 1:
+        return [(name, value.reshape(()))]
+    return [(f"{name}/{i}", v) for i, v in enumerate(value.flatten())]
