@@ -47,6 +47,28 @@ def _requested_subcommand(args: list[str]) -> str | None:
     return None
 
 
+def _option_value(args: list[str], option: str) -> str | None:
+    """The value of ``--option value`` or ``--option=value`` in args (the last one wins), else None."""
+    value = None
+    for i, arg in enumerate(args):
+        if arg == option and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith(option + "="):
+            value = arg[len(option) + 1 :]
+    return value
+
+
+def _stored_system_config(ckpt_path: str | None) -> dict[str, Any] | None:
+    """The system config (class_path and init_args) a checkpoint was trained with, if it holds one."""
+    if not ckpt_path or not Path(ckpt_path).is_file():
+        return None
+    hparams = dict(torch.load(ckpt_path, weights_only=True, map_location="cpu").get("hyper_parameters", {}))
+    hparams.pop("_instantiator", None)
+    if "_class_path" not in hparams:
+        return None
+    return {"class_path": hparams.pop("_class_path"), "init_args": hparams}
+
+
 class LightCLI(LightningCLI):
     """LightningCLI for a :class:`~lightcli.System` (or a subclass) under the ``system`` key.
 
@@ -105,27 +127,31 @@ class LightCLI(LightningCLI):
             subcommands.add_subcommand(name, self.init_parser(description=description), help=description)
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        """Parses the arguments given to :class:`LightCLI` (the command line by default)."""
-        self.config = parser.parse_args(args)
+        """Parses the arguments given to :class:`LightCLI` (the command line by default).
+
+        With ``--ckpt_path <file>`` on the command line, the system config stored in the checkpoint is
+        parsed first, so ``lightcli test --ckpt_path <file>`` needs no config, and every config file or
+        value given on the command line wins over the stored one.
+        """
+        stored = _stored_system_config(_option_value(args, "--ckpt_path"))
+        self.config = parser.parse_args(self._with_stored_system(args, stored))
+
+    def _with_stored_system(self, args: list[str], stored: dict[str, Any] | None) -> list[str]:
+        if stored is None or self._requested is None:
+            return args
+        position = args.index(self._requested) + 1
+        return [*args[:position], f"--system={yaml.safe_dump(stored)}", *args[position:]]
 
     # -- checkpoints ---------------------------------------------------------------------------------
 
     def _parse_ckpt_path(self) -> None:
-        """Uses a checkpoint's stored system config as defaults: configs and command line values win."""
+        """Handles a ``ckpt_path`` given in a config file: its stored system config is used as defaults."""
         subcommand = self.config.get("subcommand")
-        if not subcommand:
-            return
-        ckpt_path = self.config[subcommand].get("ckpt_path")
-        if not ckpt_path or not Path(ckpt_path).is_file():
-            return
-        hparams = dict(torch.load(ckpt_path, weights_only=True, map_location="cpu").get("hyper_parameters", {}))
-        hparams.pop("_instantiator", None)
-        if "_class_path" not in hparams:
-            return
-        stored = {"class_path": hparams.pop("_class_path"), "init_args": hparams}
-        position = self._argv.index(subcommand) + 1
-        argv = [*self._argv[:position], f"--system={yaml.safe_dump(stored)}", *self._argv[position:]]
-        self.config = self.parser.parse_args(argv)
+        if not subcommand or _option_value(self._argv, "--ckpt_path") is not None:
+            return  # none, or already applied by parse_arguments
+        stored = _stored_system_config(self.config[subcommand].get("ckpt_path"))
+        if stored is not None:
+            self.config = self.parser.parse_args(self._with_stored_system(self._argv, stored))
 
     def _add_instantiators(self) -> None:
         self.parser.add_instantiator(_InstantiatorFn(cli=self, key="system"), System, subclasses=True)

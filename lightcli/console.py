@@ -29,6 +29,8 @@ _NOISE = [
     r".*Found keys that are not in the model state dict but in the checkpoint",
     r".*`isinstance\(treespec, LeafSpec\)` is deprecated",
     r".*Starting from v1\.9\.0, `tensorboardX` has been removed",
+    r".*The dirpath has changed from",
+    r".*No seed found, seed set to",
     r".*Trying to infer the `batch_size` from an ambiguous collection",
 ]
 _NOISY_LOGGERS = (

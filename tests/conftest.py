@@ -1,0 +1,112 @@
+"""Shared helpers: tiny configs written to tmp_path and the CLI run in-process."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lightcli.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def loader(dataset: str, batch_size: int = 64, shuffle: bool = False, **dataset_args: Any) -> dict[str, Any]:
+    """A ``lightcli.Loader`` config over a lightcli dataset."""
+    return {
+        "class_path": "lightcli.Loader",
+        "init_args": {
+            "dataset": {"class_path": dataset, "init_args": dataset_args},
+            "batch_size": batch_size,
+            "shuffle": shuffle,
+        },
+    }
+
+
+def accuracy(num_classes: int = 10) -> dict[str, Any]:
+    return {
+        "class_path": "torchmetrics.classification.MulticlassAccuracy",
+        "init_args": {"num_classes": num_classes, "average": "micro"},
+    }
+
+
+TINY: dict[str, Any] = {
+    "seed_everything": 0,
+    "trainer": {
+        "max_epochs": 1,
+        "accelerator": "cpu",
+        "limit_train_batches": 4,
+        "limit_val_batches": 2,
+        "limit_test_batches": 2,
+        "limit_predict_batches": 2,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "log_every_n_steps": 1,
+    },
+    "system": {
+        "model": {
+            "class_path": "lightcli.MLP",
+            "init_args": {"in_features": 64, "out_features": 10, "hidden": [16]},
+        },
+        "criterion": {"class_path": "torch.nn.CrossEntropyLoss"},
+        "optimizer": {"class_path": "torch.optim.Adam", "init_args": {"lr": 0.01}},
+        "dataloaders": {
+            "train": loader("lightcli.Digits", shuffle=True, split="train"),
+            "val": loader("lightcli.Digits", split="val"),
+            "test": loader("lightcli.Digits", split="val"),
+            "predict": loader("lightcli.Digits", split="val"),
+        },
+        "metrics": {"train": {"acc": accuracy()}, "val": {"acc": accuracy()}, "test": {"acc": accuracy()}},
+    },
+}
+
+
+def tiny_config(**sections: Any) -> dict[str, Any]:
+    """A deep copy of the tiny digits config with top-level sections updated (``system=...`` merges)."""
+    config = copy.deepcopy(TINY)
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key].update(value)
+        else:
+            config[key] = value
+    return config
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working directory; runs/ lands here."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def cli(workdir: Path):
+    """Runs ``lightcli`` in-process in the working directory and returns the exit code."""
+
+    def run(*args: str) -> int:
+        return main([str(a) for a in args])
+
+    return run
+
+
+def only_run_dir(root: Path) -> Path:
+    """The single run directory (the one holding config.yaml) under root/runs."""
+    found = [p.parent for p in root.glob("runs/**/config.yaml")]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def subprocess_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
