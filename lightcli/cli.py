@@ -199,12 +199,22 @@ class LightCLI(LightningCLI):
 def main(args: list[str] | None = None) -> int:
     """Runs ``lightcli`` with the given arguments (``sys.argv[1:]`` when None) and returns the exit code.
 
-    Modules in the current working directory are importable by class_path.
+    Modules in the current working directory are importable by class_path, and so are those of
+    ``--project <folder>`` as ``project.<module>.<Name>`` (see :mod:`lightcli.project`).
     """
     argv = list(sys.argv[1:] if args is None else args)
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
+    from lightcli.project import load_project, pop_project  # --project <folder>: user code as `project.*`
+
+    try:
+        argv, project = pop_project(argv)
+        if project is not None:
+            load_project(project)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     name = _requested_subcommand(argv)
     if name in TOOLS:
         module, function = TOOLS[name][0].split(":")
