@@ -15,9 +15,13 @@ import torch
 import yaml
 from jsonargparse import Namespace
 from pytorch_lightning import LightningDataModule
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.callbacks import ProgressBar as _LightningProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, _InstantiatorFn
+from pytorch_lightning.utilities import rank_zero_only
 
+from lightcli import runs
+from lightcli.checkpointing import GracefulStop, RandomState, use_atomic_checkpoints
 from lightcli.console import ProgressBar, metrics_table, quiet
 from lightcli.system import System
 
@@ -31,13 +35,16 @@ SUBCOMMANDS: dict[str, str] = {
 }
 """The Lightning subcommands of ``lightcli`` with their one-line help (run by :class:`LightCLI`)."""
 
-TOOLS: dict[str, tuple[str, str]] = {}
+TOOLS: dict[str, tuple[str, str]] = {
+    "schema": ("lightcli.schema:main", "Write the JSON Schema of configs, for YAML editors (autocompletion, checks)."),
+    "completion": ("lightcli.completion:main", "Print the bash or zsh completion script."),
+    "sweep": ("lightcli.sweep:main", "Search hyperparameters with Optuna over dotted config keys."),
+    "diff": ("lightcli.diff:main", "Show the config keys that differ between two runs or config files."),
+}
 """The other subcommands: name -> (``module:function`` taking the remaining args and returning an exit code, help).
 
 They are imported only when run, so ``lightcli --help`` stays fast.
 """
-
-_DEFAULT_LOGGER_NAME = "lightning_logs"
 
 
 def _requested_subcommand(args: list[str]) -> str | None:
@@ -81,15 +88,21 @@ class LightCLI(LightningCLI):
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
         self._argv = list(sys.argv[1:] if args is None else args)
         self._requested = _requested_subcommand(self._argv)
+        self._resume_dir: Path | None = None
+        self._run: runs.RunDirectory | None = None
         super().__init__(
             System,
             subclass_mode_model=True,
-            save_config_kwargs={"overwrite": True},
+            auto_configure_optimizers=False,  # the System configures its own optimizer
+            save_config_callback=None,  # runs.RunDirectory saves the config, once, whatever the loggers
             trainer_defaults={
-                "logger": {
-                    "class_path": "pytorch_lightning.loggers.TensorBoardLogger",
-                    "init_args": {"save_dir": "runs", "default_hp_metric": False},
-                },
+                "logger": [
+                    {
+                        "class_path": "pytorch_lightning.loggers.TensorBoardLogger",
+                        "init_args": {"save_dir": "runs", "default_hp_metric": False},
+                    },
+                    {"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": {"save_dir": "runs"}},
+                ],
             },
             args=self._argv,
             run=run,
@@ -145,13 +158,41 @@ class LightCLI(LightningCLI):
     # -- checkpoints ---------------------------------------------------------------------------------
 
     def _parse_ckpt_path(self) -> None:
-        """Handles a ``ckpt_path`` given in a config file: its stored system config is used as defaults."""
+        """Handles ``ckpt_path: last`` and a ``ckpt_path`` given in a config file.
+
+        ``last`` is the last checkpoint of the run being resumed: the run whose ``config.yaml`` is
+        given (``--config runs/x/version_0/config.yaml``), else the newest run of the same name. With
+        ``fit``, training continues in that run's directory. Without a checkpoint to resume, a new run
+        starts. The system config stored in the checkpoint is used as defaults: configs and values on
+        the command line win.
+        """
         subcommand = self.config.get("subcommand")
-        if not subcommand or _option_value(self._argv, "--ckpt_path") is not None:
-            return  # none, or already applied by parse_arguments
-        stored = _stored_system_config(self.config[subcommand].get("ckpt_path"))
+        if not subcommand:
+            return
+        ckpt_path = self.config[subcommand].get("ckpt_path")
+        if ckpt_path == "last":
+            ckpt_path = self._resolve_last(self.config[subcommand])
+        elif _option_value(self._argv, "--ckpt_path") is not None:
+            return  # already applied by parse_arguments
+        stored = _stored_system_config(ckpt_path)
         if stored is not None:
             self.config = self.parser.parse_args(self._with_stored_system(self._argv, stored))
+        self.config[subcommand].ckpt_path = ckpt_path
+
+    def _resolve_last(self, config: Namespace) -> str | None:
+        files = config.get("config") or []
+        name = config.get("run.name") or (Path(str(files[0])).stem if files else "default")
+        run_dir = runs.find_run_of_config(files[0]) if files else None
+        run_dir = run_dir or runs.latest_run(config.get("run.root") or "runs", name)
+        ckpt = runs.last_checkpoint(run_dir) if run_dir is not None else None
+        if ckpt is None:
+            if rank_zero_only.rank == 0:
+                where = run_dir or Path(config.get("run.root") or "runs") / name
+                print(f"ckpt_path last: no checkpoint in {where}: starting a new run.", file=sys.stderr)
+            return None
+        if self._requested == "fit":
+            self._resume_dir = run_dir
+        return str(ckpt)
 
     def _add_instantiators(self) -> None:
         self.parser.add_instantiator(_InstantiatorFn(cli=self, key="system"), System, subclasses=True)
@@ -159,13 +200,39 @@ class LightCLI(LightningCLI):
 
     # -- instantiation -------------------------------------------------------------------------------
 
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        """Adds ``run.name`` and ``run.root``: the run directory is ``<root>/<name>/version_<n>``."""
+        parser.add_class_arguments(runs.RunOptions, "run")
+
     def before_instantiate_classes(self) -> None:
-        """Names the default TensorBoard run directory after the first config file."""
+        """Chooses the run directory and points the TensorBoard and CSV loggers into it.
+
+        A resumed fit (``--ckpt_path last``) continues in its run's directory; every other run gets a
+        new ``<run.root>/<run.name>/version_<n>``, named after the first config file unless
+        ``run.name`` is given. Nothing is written with ``trainer.fast_dev_run``.
+        """
         config = self.config[self.subcommand] if self.subcommand else self.config
-        logger = config.trainer.get("logger")
-        if isinstance(logger, Namespace) and logger.get("init_args.name") == _DEFAULT_LOGGER_NAME:
-            files = config.get("config") or []
-            logger.init_args.name = Path(str(files[0])).stem if files else "default"
+        if not self.subcommand or config.trainer.get("fast_dev_run"):
+            return
+        files = config.get("config") or []
+        if not config.run.name:
+            config.run.name = Path(str(files[0])).stem if files else "default"
+        run_dir = (
+            self._resume_dir
+            or runs.run_dir_from_launcher()
+            or runs.new_run_dir(config.run.root, config.run.name, create=rank_zero_only.rank == 0)
+        )
+        runs.share_with_launched_processes(run_dir)
+        saved = config.clone()
+        saved.ckpt_path = None  # the config reruns the run from the start
+        text = self._parser(self.subcommand).dump(saved, skip_none=False)
+        runs.place_loggers(config.trainer, run_dir)
+        if config.trainer.get("default_root_dir") is None:
+            config.trainer.default_root_dir = str(run_dir)
+        resumed = config.get("ckpt_path") if self._resume_dir is not None else None
+        self._run = runs.RunDirectory(
+            run_dir, text, runs.command_line(self._argv), config.get("seed_everything"), resumed
+        )
 
     def instantiate_classes(self) -> None:
         """Builds the system, the optional datamodule and the trainer."""
@@ -183,7 +250,17 @@ class LightCLI(LightningCLI):
             isinstance(c, _LightningProgressBar) for c in given
         ):
             callbacks.append(ProgressBar())
-        return self._instantiate_trainer(config, callbacks)
+        if self._run is not None:
+            run_dir = self._run.run_dir
+            hint = runs.command_line(["fit", "--config", str(run_dir / runs.CONFIG_FILE), "--ckpt_path", "last"])
+            callbacks += [self._run, RandomState(), GracefulStop(resume_hint=hint)]
+            if config.get("enable_checkpointing") is not False and not any(
+                isinstance(c, ModelCheckpoint) for c in [*given, *callbacks]
+            ):
+                callbacks.append(ModelCheckpoint(dirpath=run_dir / runs.CHECKPOINTS, save_last=True))
+        trainer = self._instantiate_trainer(config, callbacks)
+        use_atomic_checkpoints(trainer)
+        return trainer
 
     def after_fit(self) -> None:
         """Prints the final epoch's metrics."""
