@@ -1,0 +1,221 @@
+"""Checkpoints you can count on: atomic writes, resumable random state, and a graceful stop on SIGTERM/SIGINT.
+
+- :class:`AtomicCheckpointIO` writes a checkpoint to a temporary file next to its target, fsyncs it and renames
+  it over the target: a kill at any moment leaves either the previous checkpoint or the new one, never a torn file.
+- :class:`RandomState` stores the random number generators in each checkpoint and restores them on resume,
+  so a resumed run draws the same shuffles and dropout masks as an uninterrupted one.
+- :class:`GracefulStop` turns SIGTERM (cluster preemption) and a first Ctrl-C into: finish the current batch,
+  save ``checkpoints/last.ckpt``, exit with code 128 + signal number and a one-line resume hint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any, cast
+
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning_fabric.utilities.cloud_io import get_filesystem
+from lightning_fabric.utilities.types import _PATH
+from pytorch_lightning import Callback, LightningModule, Trainer
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+__all__ = ["AtomicCheckpointIO", "GracefulStop", "RandomState", "atomic_save", "checkpoint_position"]
+
+_PARTIAL = ".partial-"
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform/filesystem can open a directory
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_save(checkpoint: dict[str, Any], path: str | Path) -> None:
+    """Saves ``checkpoint`` to ``path`` so that ``path`` always holds a complete checkpoint.
+
+    Writes ``.<name>.partial-<pid>`` in the same directory, fsyncs it, renames it over ``path`` and
+    fsyncs the directory. Leftovers of writers that were killed are removed first.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}{_PARTIAL}*"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+    partial = path.parent / f".{path.name}{_PARTIAL}{os.getpid()}"
+    try:
+        with partial.open("wb") as file:
+            torch.save(checkpoint, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's TorchCheckpointIO with crash-safe local writes (see :func:`atomic_save`).
+
+    Remote paths (``s3://``...) are written by Lightning as before.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:
+        """Saves a checkpoint; a kill during the write leaves the previous file at ``path`` intact."""
+        if storage_options is not None or get_filesystem(path).protocol not in ("file", ("file", "local")):
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        atomic_save(checkpoint, path)
+
+
+def use_atomic_checkpoints(trainer: Trainer) -> None:
+    """Makes the trainer write checkpoints atomically, unless a custom CheckpointIO was configured."""
+    if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+        trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+
+
+def checkpoint_position(path: str | Path) -> tuple[int, int]:
+    """The epoch and global step stored in a checkpoint."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    return int(checkpoint.get("epoch", 0)), int(checkpoint.get("global_step", 0))
+
+
+class RandomState(Callback):
+    """Stores the random generators (torch, numpy, python) in checkpoints and restores them on resume.
+
+    Without it, a resumed run reseeds from the start and shuffles the next epoch differently from an
+    uninterrupted run. Under DDP the state of rank 0 is stored (DistributedSampler shuffles by seed
+    and epoch, not by this state).
+    """
+
+    def state_dict(self) -> dict[str, Any]:
+        """The random state at the time the checkpoint is written (plain types: loadable with weights_only)."""
+        state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        with contextlib.suppress(ImportError):
+            import numpy as np
+
+            kind, keys, pos, has_gauss, gauss = cast("tuple[Any, ...]", np.random.get_state())
+            state["numpy"] = (kind, torch.from_numpy(keys.astype("int64")), int(pos), int(has_gauss), float(gauss))
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restores the random state of the checkpoint."""
+        if "torch" in state_dict:
+            torch.set_rng_state(state_dict["torch"])
+        if "python" in state_dict:
+            version, internal, gauss = state_dict["python"]
+            random.setstate((version, tuple(internal), gauss))
+        if "cuda" in state_dict and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
+        if "numpy" in state_dict:
+            import numpy as np
+
+            kind, keys, pos, has_gauss, gauss = state_dict["numpy"]
+            np.random.set_state((kind, keys.numpy().astype("uint32"), pos, has_gauss, gauss))
+
+
+_STOP_SIGNALS = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT"}
+
+
+class GracefulStop(Callback):
+    """On SIGTERM or a first Ctrl-C: finish the current batch, save ``last.ckpt``, exit cleanly.
+
+    Lightning stops at the end of the batch on SIGTERM; SIGINT is routed the same way (a second Ctrl-C
+    interrupts at once). The exit code is 128 + the signal number (143 for SIGTERM, 130 for SIGINT),
+    so scripts and schedulers can tell a stop from a finished run.
+
+    Args:
+        dirpath: Where ``last.ckpt`` goes (default: the ModelCheckpoint directory).
+        resume_hint: The command that resumes the run, printed after the checkpoint is saved.
+    """
+
+    def __init__(self, dirpath: str | Path | None = None, resume_hint: str | None = None) -> None:
+        self.dirpath = Path(dirpath) if dirpath is not None else None
+        self.resume_hint = resume_hint
+        self.signal: int | None = None
+        self.saved: Path | None = None
+        self._previous_sigint: Any = None
+        self._previous_sigterm: Any = None
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Installs the handlers that record which signal asked to stop."""
+        if not _in_main_thread():
+            return
+        self._previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
+        lightning_sigterm = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            self.signal = self.signal or signum
+            if callable(lightning_sigterm):
+                lightning_sigterm(signum, frame)
+
+        self._previous_sigterm = signal.signal(signal.SIGTERM, on_sigterm)
+
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        if self.signal is not None:  # second Ctrl-C: stop now
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        self.signal = signum
+        os.kill(os.getpid(), signal.SIGTERM)  # Lightning's SIGTERM path: stop all ranks at the end of the batch
+
+    def _restore(self) -> None:
+        if not _in_main_thread():
+            return
+        if self._previous_sigint is not None:
+            signal.signal(signal.SIGINT, self._previous_sigint)
+            self._previous_sigint = None
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
+
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Restores the previous signal handlers."""
+        self._restore()
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        """On a stop signal: saves ``last.ckpt`` and sets the exit code; other errors pass through untouched."""
+        self._restore()
+        if not isinstance(exception, SIGTERMException):
+            return
+        signum = self.signal or signal.SIGTERM
+        path = self._last_path(trainer)
+        trainer.save_checkpoint(path)
+        self.saved = path
+        exception.code = 128 + int(signum)
+        if trainer.is_global_zero:
+            name = _STOP_SIGNALS.get(signal.Signals(signum), str(signum))
+            message = (
+                f"stopped by {name} at epoch {trainer.current_epoch}, step {trainer.global_step}: "
+                f"checkpoint saved to {path}"
+            )
+            if self.resume_hint:
+                message += f"\nresume with: {self.resume_hint}"
+            print(message, file=sys.stderr)
+
+    def _last_path(self, trainer: Trainer) -> Path:
+        if self.dirpath is not None:
+            return self.dirpath / "last.ckpt"
+        callback = trainer.checkpoint_callback
+        if isinstance(callback, ModelCheckpoint) and callback.dirpath:
+            return Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"
+        return Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

@@ -1,0 +1,339 @@
+"""Run directories: one folder per run with everything needed to find, rerun and resume it.
+
+Layout (``<root>`` is ``runs`` unless ``--run.root`` says otherwise)::
+
+    runs/<name>/version_<n>/
+        config.yaml       the fully resolved config: `lightcli fit --config <this file>` reruns the run
+        command.txt       the command line of every launch of this run (one line each, resumes included)
+        run.yaml          when, where and with what: host, seed, git commit and dirty flag, package versions
+        git.diff          uncommitted changes of the git repository the run was started in (only when dirty)
+        checkpoints/      last.ckpt and the checkpoints kept by ModelCheckpoint
+        metrics.csv       per-step and per-epoch metrics (CSVLogger)
+        events.out.tfevents.*  the same for TensorBoard
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import importlib.metadata
+import os
+import platform
+import re
+import shlex
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonargparse import Namespace
+from pytorch_lightning import Callback, LightningModule, Trainer
+from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+from pytorch_lightning.utilities import rank_zero_only
+
+__all__ = [
+    "RunDirectory",
+    "RunOptions",
+    "find_run_of_config",
+    "git_state",
+    "last_checkpoint",
+    "latest_run",
+    "new_run_dir",
+    "package_versions",
+]
+
+RUN_FILE = "run.yaml"
+CONFIG_FILE = "config.yaml"
+COMMAND_FILE = "command.txt"
+DIFF_FILE = "git.diff"
+CHECKPOINTS = "checkpoints"
+_ENV_RUN_DIR = "LIGHTCLI_RUN_DIR"  # tells processes started by Lightning's DDP launcher which run they belong to
+_VERSION = re.compile(r"^version_(\d+)$")
+_LOCAL_LOGGERS = (TensorBoardLogger, CSVLogger)
+_PACKAGES = ("torch", "pytorch-lightning", "lightning", "jsonargparse", "torchmetrics", "lightcli")
+
+
+@dataclass
+class RunOptions:
+    """Where the run directory goes: ``<root>/<name>/version_<n>``."""
+
+    name: str | None = None
+    """Name of the run; defaults to the first config file's name (``configs/digits.yaml`` -> ``digits``)."""
+    root: str = "runs"
+    """Directory that holds all runs."""
+
+
+def global_rank() -> int:
+    """This process's rank, known from the environment before any process group exists (0 when alone)."""
+    return int(getattr(rank_zero_only, "rank", 0))
+
+
+# -- finding runs -------------------------------------------------------------------------------------
+
+
+def _versions(parent: Path) -> list[tuple[int, Path]]:
+    if not parent.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in parent.iterdir() if p.is_dir() and (m := _VERSION.match(p.name))]
+    return sorted(found)
+
+
+def latest_run(root: str | Path, name: str) -> Path | None:
+    """The run directory with the highest version under ``<root>/<name>``, or None."""
+    versions = _versions(Path(root) / name)
+    return versions[-1][1] if versions else None
+
+
+def new_run_dir(root: str | Path, name: str, create: bool = True) -> Path:
+    """The next free ``<root>/<name>/version_<n>``, created atomically unless ``create`` is False.
+
+    Two runs started at the same time never get the same directory.
+    """
+    parent = Path(root) / name
+    versions = _versions(parent)
+    n = versions[-1][0] + 1 if versions else 0
+    if not create:
+        return parent / f"version_{n}"
+    parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        candidate = parent / f"version_{n}"
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            n += 1
+            continue
+        return candidate
+
+
+def find_run_of_config(config_file: str | Path) -> Path | None:
+    """The run directory a config file belongs to (``runs/x/version_0/config.yaml`` -> ``runs/x/version_0``)."""
+    parent = Path(str(config_file)).parent
+    return parent if (parent / RUN_FILE).is_file() else None
+
+
+def last_checkpoint(run_dir: str | Path) -> Path | None:
+    """The checkpoint to resume a run from: ``checkpoints/last.ckpt``, else its newest ``.ckpt`` file."""
+    folder = Path(run_dir) / CHECKPOINTS
+    last = folder / "last.ckpt"
+    if last.is_file():
+        return last
+    found = sorted(folder.glob("*.ckpt"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+    return found[-1] if found else None
+
+
+def run_dir_from_launcher() -> Path | None:
+    """In a process started by Lightning's DDP launcher: the run directory chosen by rank 0."""
+    value = os.environ.get(_ENV_RUN_DIR)
+    return Path(value) if value and global_rank() != 0 else None
+
+
+def share_with_launched_processes(run_dir: Path) -> None:
+    """Lets processes started by Lightning's DDP launcher (which copy the environment) use the same directory."""
+    if global_rank() == 0:
+        os.environ[_ENV_RUN_DIR] = str(run_dir)
+
+
+def stop_sharing() -> None:
+    """Forgets the shared run directory (so a later run in this process picks its own)."""
+    if global_rank() == 0:
+        os.environ.pop(_ENV_RUN_DIR, None)
+
+
+# -- what the run was made of -------------------------------------------------------------------------
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of python and of the packages that decide a run's numbers."""
+    versions = {"python": platform.python_version()}
+    for package in _PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def git_state(cwd: str | Path = ".") -> tuple[dict[str, Any] | None, str]:
+    """The git commit, branch and dirty flag of the repository containing ``cwd``, and its uncommitted diff.
+
+    Returns ``(None, "")`` outside a repository or without git.
+    """
+    cwd = Path(cwd)
+    commit = _git(["rev-parse", "HEAD"], cwd)
+    if commit is None:
+        return None, ""
+    status = _git(["status", "--porcelain"], cwd) or ""
+    diff = _git(["diff", "HEAD"], cwd) or ""
+    untracked = [line[3:] for line in status.splitlines() if line.startswith("??")]
+    info: dict[str, Any] = {
+        "commit": commit.strip(),
+        "branch": (_git(["rev-parse", "--abbrev-ref", "HEAD"], cwd) or "").strip(),
+        "dirty": bool(status.strip()),
+        "root": (_git(["rev-parse", "--show-toplevel"], cwd) or "").strip(),
+    }
+    if untracked:
+        info["untracked"] = untracked
+    return info, diff
+
+
+# -- loggers ------------------------------------------------------------------------------------------
+
+
+def _is_local_logger(entry: Any) -> bool:
+    if not isinstance(entry, Namespace) or not isinstance(entry.get("class_path"), str):
+        return False
+    module, _, name = entry.class_path.rpartition(".")
+    try:
+        cls = getattr(sys.modules.get(module) or __import__(module, fromlist=[name]), name)
+    except (ImportError, AttributeError):
+        return False
+    return isinstance(cls, type) and issubclass(cls, _LOCAL_LOGGERS)
+
+
+def place_loggers(trainer_config: Namespace, run_dir: Path) -> None:
+    """Points every TensorBoard and CSV logger of a trainer config at the run directory.
+
+    Other loggers (W&B, MLflow, a logger without a local directory) are left as configured.
+    """
+    loggers = trainer_config.get("logger")
+    entries = loggers if isinstance(loggers, list) else [loggers]
+    for entry in entries:
+        if _is_local_logger(entry):
+            if entry.get("init_args") is None:
+                entry.init_args = Namespace()
+            entry.init_args.save_dir = str(run_dir.parent.parent)
+            entry.init_args.name = run_dir.parent.name
+            entry.init_args.version = run_dir.name
+            if "sub_dir" in entry.init_args:
+                entry.init_args.sub_dir = None
+
+
+def _read_metrics(path: Path, epoch: int, step: int) -> list[dict[str, float]]:
+    """Rows of a CSVLogger ``metrics.csv`` logged up to a checkpoint at ``epoch`` and ``step``.
+
+    These are the rows a run resumed from that checkpoint does not log again.
+    """
+    if not path.is_file():
+        return []
+    rows = []
+    with path.open(newline="") as file:
+        for row in csv.DictReader(file):
+            values = {k: float(v) for k, v in row.items() if k and v not in ("", None)}
+            if "epoch" in values:
+                values["epoch"] = int(values["epoch"])
+            row_epoch, row_step = values.get("epoch", epoch), values.get("step", step)
+            if row_epoch < epoch or (row_epoch == epoch and row_step <= step):
+                rows.append(values)
+    return rows
+
+
+# -- the callback -------------------------------------------------------------------------------------
+
+
+class RunDirectory(Callback):
+    """Writes the run directory's records once, on rank 0, and keeps CSV metrics across resumes.
+
+    Replaces LightningCLI's SaveConfigCallback: it works with any number of loggers, with loggers
+    that have no local directory, and with no logger at all.
+
+    Args:
+        run_dir: The run directory (on rank 0; other ranks receive rank 0's value).
+        config: The resolved config to save as ``config.yaml``.
+        command: The command line of this launch.
+        seed: The seed used.
+        resumed_from: The checkpoint this launch resumes from, if any.
+    """
+
+    def __init__(
+        self,
+        run_dir: str | Path,
+        config: str,
+        command: str,
+        seed: int | None = None,
+        resumed_from: str | None = None,
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self.config = config
+        self.command = command
+        self.seed = seed
+        self.resumed_from = resumed_from
+        self._written = False
+        self._earlier_metrics: list[dict[str, float]] = []
+        if resumed_from and global_rank() == 0:
+            from lightcli.checkpointing import checkpoint_position
+
+            epoch, step = checkpoint_position(resumed_from)
+            self._earlier_metrics = _read_metrics(self.run_dir / "metrics.csv", epoch, step)
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """Agrees on rank 0's directory, then writes ``config.yaml``, ``command.txt`` and ``run.yaml`` once."""
+        self.run_dir = Path(trainer.strategy.broadcast(str(self.run_dir)))
+        if self._written:
+            return
+        self._written = True
+        if trainer.is_global_zero:
+            self._restore_csv_metrics(trainer)
+            self.write(trainer)
+        trainer.strategy.barrier("lightcli.RunDirectory")
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """Stops sharing the run directory with processes started later."""
+        stop_sharing()
+
+    def _restore_csv_metrics(self, trainer: Trainer) -> None:
+        # CSVLogger deletes an existing metrics.csv: give it back the rows logged before the checkpoint
+        for logger in trainer.loggers:
+            if isinstance(logger, CSVLogger) and Path(logger.log_dir) == self.run_dir:
+                for row in self._earlier_metrics:
+                    values = dict(row)
+                    step = int(values.pop("step"))
+                    logger.experiment.log_metrics(values, step)
+        self._earlier_metrics = []
+
+    def write(self, trainer: Trainer) -> None:
+        """Writes the records of this launch into the run directory."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / CONFIG_FILE).write_text(self.config)
+        with (self.run_dir / COMMAND_FILE).open("a") as file:
+            file.write(self.command + "\n")
+        launch: dict[str, Any] = {
+            "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": self.command,
+            "cwd": os.getcwd(),
+            "host": socket.gethostname(),
+            "seed": self.seed,
+            "processes": trainer.world_size,
+            "nodes": trainer.num_nodes,
+            "strategy": type(trainer.strategy).__name__,
+            "versions": package_versions(),
+        }
+        git, diff = git_state(os.getcwd())
+        if git is not None:
+            launch["git"] = git
+            if diff:
+                (self.run_dir / DIFF_FILE).write_text(diff)
+        record_path = self.run_dir / RUN_FILE
+        if self.resumed_from and record_path.is_file():
+            record = yaml.safe_load(record_path.read_text()) or {}
+            launch["resumed_from"] = self.resumed_from
+            record.setdefault("resumes", []).append(launch)
+        else:
+            record = {"name": self.run_dir.parent.name, "version": self.run_dir.name, "dir": str(self.run_dir)}
+            record.update(launch)
+        record_path.write_text(yaml.safe_dump(record, sort_keys=False))
+
+
+def command_line(args: list[str]) -> str:
+    """The shell command that repeats a ``lightcli`` invocation."""
+    return shlex.join(["lightcli", *args])
