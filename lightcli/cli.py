@@ -18,11 +18,11 @@ from pytorch_lightning import LightningDataModule
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.callbacks import ProgressBar as _LightningProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, _InstantiatorFn
-from pytorch_lightning.utilities import rank_zero_only
 
 from lightcli import runs
 from lightcli.checkpointing import GracefulStop, RandomState, use_atomic_checkpoints
 from lightcli.console import ProgressBar, metrics_table, quiet
+from lightcli.errors import ConfigErrors, StrictParser, building, run_reported, static_problems
 from lightcli.system import System
 
 __all__ = ["SUBCOMMANDS", "TOOLS", "LightCLI", "main", "run"]
@@ -186,7 +186,7 @@ class LightCLI(LightningCLI):
         run_dir = run_dir or runs.latest_run(config.get("run.root") or "runs", name)
         ckpt = runs.last_checkpoint(run_dir) if run_dir is not None else None
         if ckpt is None:
-            if rank_zero_only.rank == 0:
+            if runs.global_rank() == 0:
                 where = run_dir or Path(config.get("run.root") or "runs") / name
                 print(f"ckpt_path last: no checkpoint in {where}: starting a new run.", file=sys.stderr)
             return None
@@ -220,7 +220,7 @@ class LightCLI(LightningCLI):
         run_dir = (
             self._resume_dir
             or runs.run_dir_from_launcher()
-            or runs.new_run_dir(config.run.root, config.run.name, create=rank_zero_only.rank == 0)
+            or runs.new_run_dir(config.run.root, config.run.name, create=runs.global_rank() == 0)
         )
         runs.share_with_launched_processes(run_dir)
         saved = config.clone()
