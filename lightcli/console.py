@@ -56,12 +56,6 @@ def quiet() -> Iterator[None]:
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=FutureWarning, module="(torch|pytorch_lightning|lightning_fabric)")
         warnings.filterwarnings("ignore", module="jsonargparse")
-        try:
-            from jsonargparse import JsonargparseDeprecationWarning  # noqa: PLC0415
-
-            warnings.filterwarnings("ignore", category=JsonargparseDeprecationWarning)
-        except ImportError:  # pragma: no cover - older jsonargparse
-            pass
         for name in _NOISY_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
         try:

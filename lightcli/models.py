@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal
 
 import torch
@@ -33,7 +34,7 @@ class MLP(nn.Sequential):
     ) -> None:
         sizes = [in_features, *(hidden if hidden is not None else [128])]
         layers: list[nn.Module] = [nn.Flatten()]
-        for size_in, size_out in zip(sizes, sizes[1:]):
+        for size_in, size_out in itertools.pairwise(sizes):
             layers += [nn.Linear(size_in, size_out), _ACTIVATIONS[activation]()]
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))

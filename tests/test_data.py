@@ -50,13 +50,13 @@ def test_splits_partition_the_data_reproducibly(dataset, size: int, shape: tuple
     assert sum(map(len, ids)) == size and set.union(*ids) == set(range(size))
     assert len(parts["val"]) == round(size * 0.2)
     assert torch.equal(make(split="val").indices, parts["val"].indices)
-    x, y, index = parts["train"][0]
+    x, _, index = parts["train"][0]
     assert x.shape == shape and index == int(parts["train"].indices[0])
 
 
 def test_digits_images_are_scaled_and_optionally_2d() -> None:
     x, y, _ = Digits(split="all", flatten=False)[0]
-    assert x.shape == (1, 8, 8) and 0 <= x.min() and x.max() <= 1
+    assert x.shape == (1, 8, 8) and x.min() >= 0 and x.max() <= 1
     assert int(y) in range(10)
 
 
