@@ -23,13 +23,14 @@ def config_error(message: str) -> ValueError:
 
     return ConfigError(message)
 
+
 _SUMMARY_PREFIX = "model."
 
 
 def matches_prefix(name: str, prefix: str) -> bool:
     """Whether ``name`` is the module ``prefix`` or inside it (``a.b`` is inside ``a``, ``ab`` is not)."""
     prefix = prefix.rstrip(".")
-    return prefix == "" or name == prefix or name.startswith(prefix + ".")
+    return prefix in ("", name) or name.startswith(prefix + ".")
 
 
 def canonical(given: str, names: Iterable[str], prefix: bool) -> str | None:

@@ -39,7 +39,9 @@ def pop_project(args: list[str]) -> tuple[list[str], str | None]:
         arg = args[i]
         if arg == _OPTION:
             if i + 1 >= len(args) or args[i + 1].startswith("--"):
-                raise config_error(f"{_OPTION}: expected a folder of Python code, got nothing. Use {_OPTION} path/to/folder.")
+                raise config_error(
+                    f"{_OPTION}: expected a folder of Python code, got nothing. Use {_OPTION} path/to/folder."
+                )
             folder = args[i + 1]
             i += 2
             continue

@@ -19,6 +19,8 @@ from torchmetrics import Metric, MetricCollection
 
 from lightcli.adapters import AdapterError, ModeAdapters
 from lightcli.data import Loader
+from lightcli.optim import ParamGroup, build_param_groups, check_options
+from lightcli.weights import Weights, load_and_report
 
 __all__ = ["DataLoaders", "Metrics", "Mode", "Scheduler", "System"]
 
@@ -114,6 +116,9 @@ class System(pl.LightningModule):
             metrics are called, and what callbacks receive.
         inferer: Called as ``inferer(input, system)`` instead of the plain forward in val, test and
             predict (e.g. a sliding-window inferer).
+        weights: Pretrained weights loaded into the model (or a sub-module) when the system is built.
+        param_groups: Optimizer parameter groups by module name, each with its own options (e.g. a
+            lower ``lr`` for the backbone); the other parameters use the optimizer's options.
     """
 
     def __init__(
@@ -126,12 +131,20 @@ class System(pl.LightningModule):
         metrics: Metrics | None = None,
         adapters: ModeAdapters | None = None,
         inferer: Callable[[Any, nn.Module], Any] | None = None,
+        weights: Weights | None = None,
+        param_groups: list[ParamGroup] | None = None,
     ) -> None:
         super().__init__()
         if _given_hyperparameters.get() is not None:
             # built from a config: the hyperparameters are that config, so load_from_checkpoint can rebuild it
             self.save_hyperparameters()
         self.model = model
+        load_and_report(model, weights)
+        self.param_groups = param_groups or []
+        if self.param_groups:  # a prefix that matches nothing or an unknown option fails now, not at fit
+            groups = build_param_groups(model, self.param_groups)
+            if optimizer is not None:
+                check_options(optimizer(groups), self.param_groups)
         self.criterion = criterion
         self.optimizer_factory = optimizer
         self.scheduler = scheduler
@@ -333,13 +346,17 @@ class System(pl.LightningModule):
     # -- optimization and data -----------------------------------------------------------------------
 
     def configure_optimizers(self) -> Any:
-        """Builds the optimizer from ``optimizer`` and, if given, the scheduler from ``scheduler``."""
+        """Builds the optimizer from ``optimizer`` (with ``param_groups``) and, if given, the scheduler."""
         if self.optimizer_factory is None:
             raise ConfigError(
                 "system.optimizer: expected an optimizer for training, got null. "
                 "Set it, e.g. optimizer: {class_path: torch.optim.Adam, init_args: {lr: 0.001}}."
             )
-        optimizer = self.optimizer_factory(self.parameters())
+        if self.param_groups:
+            groups = build_param_groups(self.model, self.param_groups, rest=self.parameters())
+            optimizer = self.optimizer_factory(groups)
+        else:
+            optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler is None:
             return optimizer
         scheduler = self.scheduler.scheduler(optimizer)
