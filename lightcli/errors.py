@@ -1,0 +1,408 @@
+"""Fail fast: every config error found before anything runs, printed in one shape, named by its key.
+
+``<key.path>: expected X, got Y (in file.yaml). <how to fix>`` — one line per problem, all problems at
+once, exit code 2, no traceback (``LIGHTCLI_TRACEBACK=1`` shows it). jsonargparse decides what is
+valid; when it rejects a config, :func:`explain` re-reads what the user gave and checks it key by key
+(:mod:`lightcli.typecheck`) to say where each problem is, falling back to a cleaned-up jsonargparse
+message when it cannot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn
+
+from pytorch_lightning.cli import LightningArgumentParser
+
+from lightcli.allowlist import import_paths, refused
+from lightcli.configsource import COMMAND_LINE, Sources, load_file, read_sources
+from lightcli.problems import ConfigErrors, Problem, describe_value, suggest, type_name
+
+__all__ = [
+    "TRACEBACK_ENV_VAR",
+    "ComponentError",
+    "ConfigErrors",
+    "ParseFailure",
+    "Problem",
+    "StrictParser",
+    "building",
+    "explain",
+    "preflight",
+    "run_reported",
+    "static_problems",
+]
+
+TRACEBACK_ENV_VAR = "LIGHTCLI_TRACEBACK"
+"""Set to 1 to see the Python traceback of a config error."""
+
+
+class ParseFailure(SystemExit):
+    """jsonargparse rejected the arguments; :func:`explain` turns this into :class:`ConfigErrors`."""
+
+    def __init__(self, message: str, cause: BaseException | None, parser: Any) -> None:
+        super().__init__(2)
+        self.message, self.cause, self.parser = message, cause, parser
+
+
+class ComponentError(Exception):
+    """Building a component of the config (a model, a dataset...) raised; the original error is ``__cause__``."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+class StrictParser(LightningArgumentParser):
+    """The parser of ``lightcli``: a rejected config raises :class:`ParseFailure` instead of printing usage."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        """Raises :class:`ParseFailure` (jsonargparse's own nested parsers keep raising ``ArgumentError``)."""
+        if not self.exit_on_error:
+            super().error(message, ex)
+        raise ParseFailure(message, ex, self)
+
+
+# -- before parsing ---------------------------------------------------------------------------------------
+
+
+def preflight(argv: list[str], subcommands: list[str]) -> None:
+    """Checks what can be checked before the parser imports anything: the subcommand and the allowlist.
+
+    Raises:
+        ConfigErrors: with every problem found.
+    """
+    position = next((i for i, a in enumerate(argv) if a in subcommands), None)
+    if position is None:
+        bare = [a for a in argv if not a.startswith("-")]
+        if bare or not any(a in ("-h", "--help") for a in argv):
+            given = f"{bare[0]!r}" if bare else "nothing"
+            hint = suggest(bare[0], subcommands) if bare else ""
+            raise ConfigErrors(
+                [
+                    Problem(
+                        "subcommand",
+                        f"one of {', '.join(subcommands)}",
+                        given,
+                        f"Write e.g. `lightcli fit --config my.yaml`.{hint}",
+                    )
+                ]
+            )
+        return
+    before = argv[:position]
+    if any(a == "--config" or a.startswith(("--config=", "-c")) for a in before):
+        raise ConfigErrors(
+            [
+                Problem(
+                    "--config",
+                    f"after the subcommand ({argv[position]})",
+                    f"it before {argv[position]}",
+                    f"Write `lightcli {argv[position]} --config FILE ...`.",
+                    COMMAND_LINE,
+                )
+            ]
+        )
+    sources = read_sources(argv[position + 1 :])
+    problems = list(sources.problems)
+    for key, path in import_paths(sources.tree):
+        blocked = refused(path)
+        if blocked is not None:
+            problems.append(Problem(key, *blocked, origin=sources.origin(key)))
+    if problems:
+        raise ConfigErrors(problems)
+
+
+# -- after a parse failure --------------------------------------------------------------------------------
+
+
+def explain(failure: ParseFailure, argv: list[str], subcommands: list[str]) -> ConfigErrors:
+    """Every problem of a config jsonargparse rejected, named by key, with origins and suggestions."""
+    from lightcli.typecheck import Checker
+
+    position = next((i for i, a in enumerate(argv) if a in subcommands), None)
+    parser = _subcommand_parser(failure.parser, argv[position] if position is not None else None)
+    if position is None or parser is None:
+        return ConfigErrors([_fallback(failure)])
+    sources = read_sources(argv[position + 1 :])
+    if sources.problems:
+        return ConfigErrors(sources.problems)
+    try:
+        problems = _check_root(sources, parser, Checker(sources))
+    except Exception:  # explaining must never hide the error itself
+        if os.environ.get(TRACEBACK_ENV_VAR):
+            traceback.print_exc()
+        problems = []
+    return ConfigErrors(problems or [_fallback(failure, sources)])
+
+
+def _subcommand_parser(parser: Any, subcommand: str | None) -> Any:
+    if getattr(parser, "subcommand", None):
+        return parser
+    root = parser
+    while getattr(root, "parent_parser", None) is not None:
+        root = root.parent_parser
+    action = getattr(root, "_subcommands_action", None)
+    if action is None or subcommand is None:
+        return None
+    return action._name_parser_map.get(subcommand)
+
+
+def _check_root(sources: Sources, parser: Any, checker: Any) -> list[Problem]:
+    from jsonargparse import ActionConfigFile
+    from jsonargparse._typehints import ActionTypeHint
+
+    actions: dict[str, Any] = {}
+    for action in parser._actions:
+        if isinstance(action, ActionTypeHint) and not action.dest.endswith(".help"):
+            actions[action.dest] = action
+    meta = {"config", "print_config", "help", "__path__"} | {
+        a.dest for a in parser._actions if isinstance(a, ActionConfigFile)
+    }
+    problems: list[Problem] = []
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for name, value in node.items():
+            key = f"{prefix}{name}"
+            if key in meta or key in sources.skipped:
+                continue
+            action = actions.get(key)
+            if action is not None:
+                default = getattr(action.default, "class_path", None) if action.default is not None else None
+                problems.extend(checker.check(value, action._typehint, key, default_class=default))
+                continue
+            children = [d[len(key) + 1 :] for d in actions if d.startswith(key + ".")]
+            if children:
+                if isinstance(value, dict):
+                    walk(value, key + ".")
+                else:
+                    problems.append(
+                        checker.problem(
+                            key,
+                            f"a mapping of {key} settings",
+                            describe_value(value),
+                            f"Write {key}: followed by indented `name: value` lines.",
+                        )
+                    )
+                continue
+            known = sorted({d[len(prefix) :].split(".")[0] for d in actions if d.startswith(prefix)})
+            hint = suggest(str(name), known)
+            where = f"a known key of {prefix[:-1]}" if prefix else f"a known top-level key ({', '.join(known)})"
+            fix = (
+                f"Remove it or fix its name.{hint}" if hint else "Remove it or fix its name (`--help` lists the keys)."
+            )
+            problems.append(checker.problem(key, where, f"the unknown key {str(name)!r}", fix))
+
+    walk(sources.tree, "")
+    return problems
+
+
+_KEY = re.compile(r'^Parser key "([^"]+)":')
+_EXPECTED = re.compile(r"Expected a <class '(\w+)'>\. Got value: (.*)")
+
+
+def _fallback(failure: ParseFailure, sources: Sources | None = None) -> Problem:
+    """jsonargparse's message, reduced to its key path and innermost reason."""
+    keys: list[str] = []
+    leaf = failure.message.strip().splitlines()[0] if failure.message.strip() else "an invalid value"
+    error: BaseException | None = failure.cause
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        text = str(error).strip()
+        match = _KEY.match(text)
+        if match and (not keys or keys[-1] != match.group(1)):
+            keys.append(match.group(1))
+        if text:
+            leaf = text.splitlines()[0]
+        error = error.__cause__ or error.__context__
+    key = ".".join(keys) or "config"
+    origin = sources.origin(key) if sources else None
+    match = _EXPECTED.search(leaf)
+    if match:
+        return Problem(key, f"a value of type {match.group(1)}", repr(match.group(2)), "Fix the value.", origin)
+    leaf = _KEY.sub("", leaf).strip() or leaf
+    missing = re.search(r"the following arguments are required: (.*)", failure.message)
+    if missing:
+        names = missing.group(1)
+        return Problem(
+            names, "a value (required)", "nothing", f"Set {names} in the config or on the command line.", origin
+        )
+    return Problem(
+        key, "a valid value", leaf.rstrip("."), "See `lightcli <subcommand> --help` for the accepted values.", origin
+    )
+
+
+# -- after a successful parse -----------------------------------------------------------------------------
+
+
+def static_problems(config: Any, subcommand: str | None) -> list[Problem]:
+    """Problems visible in a parsed config that would otherwise only show once training runs."""
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+    from lightcli.typecheck import resolve_class
+
+    if config is None or subcommand is None:
+        return []
+    system = config.get("system")
+    init = system.get("init_args") if system is not None and hasattr(system, "get") else None
+    if init is None:
+        return []
+    problems: list[Problem] = []
+    has_data = config.get("data") is not None
+    loaders = init.get("dataloaders")
+    if subcommand == "fit":
+        if init.get("criterion") is None:
+            problems.append(
+                Problem(
+                    "system.criterion",
+                    "a loss for training",
+                    "null",
+                    "Set it, e.g. criterion: {class_path: torch.nn.CrossEntropyLoss}.",
+                )
+            )
+        if init.get("optimizer") is None:
+            problems.append(
+                Problem(
+                    "system.optimizer",
+                    "an optimizer for training",
+                    "null",
+                    "Set it, e.g. optimizer: {class_path: torch.optim.Adam, init_args: {lr: 0.001}}.",
+                )
+            )
+    mode = {"fit": "train", "validate": "val", "test": "test", "predict": "predict"}[subcommand]
+    if not has_data and (loaders is None or loaders.get(mode) is None):
+        problems.append(
+            Problem(
+                f"system.dataloaders.{mode}",
+                f"a loader for the {mode} data",
+                "null",
+                f"Set system.dataloaders.{mode} (e.g. class_path: lightcli.Loader) or pass --data.",
+            )
+        )
+    scheduler = init.get("scheduler")
+    if subcommand == "fit" and scheduler is not None and scheduler.get("monitor") in (None, "None", "null", ""):
+        path = scheduler.get("scheduler.class_path") if hasattr(scheduler, "get") else None
+        with contextlib.suppress(Exception):
+            if isinstance(path, str) and issubclass(resolve_class(path), ReduceLROnPlateau):
+                problems.append(
+                    Problem(
+                        "system.scheduler.monitor",
+                        "the name of a logged metric for ReduceLROnPlateau",
+                        "null",
+                        "Set it, e.g. monitor: val/loss.",
+                    )
+                )
+    return problems
+
+
+# -- building components ----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def building(parser: Any, config: Any, subcommand: str | None) -> Iterator[None]:
+    """Names the config key of a component whose construction raises, keeping the error as ``__cause__``.
+
+    Raises:
+        ComponentError: ``<key>: expected <Class>(...) to build, got <Error>: <message>. <fix>``.
+    """
+    failures: list[tuple[type, BaseException]] = []
+
+    def record(class_type: type, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return class_type(*args, **kwargs)
+        except Exception as error:
+            failures.append((class_type, error))
+            raise
+
+    instantiators = parser._instantiators if parser._instantiators is not None else {}
+    parser._instantiators = instantiators
+    instantiators[(object, True)] = record
+    try:
+        yield
+    except (ComponentError, SystemExit, KeyboardInterrupt):
+        raise
+    except Exception as error:
+        if not failures:
+            raise ComponentError(
+                Problem(
+                    "system", "the system to build", f"{type(error).__name__}: {_first_line(error)}", _TRACEBACK_FIX
+                )
+            ) from error
+        cls, original = failures[0]
+        tree = config[subcommand] if subcommand and subcommand in config else config
+        key = _component_key(tree, cls) or type_name(cls)
+        raise ComponentError(
+            Problem(
+                key, f"{type_name(cls)} to build", f"{type(original).__name__}: {_first_line(original)}", _TRACEBACK_FIX
+            )
+        ) from original
+    finally:
+        instantiators.pop((object, True), None)
+
+
+_TRACEBACK_FIX = f"Check its init_args ({TRACEBACK_ENV_VAR}=1 shows the traceback)."
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+def _component_key(tree: Any, cls: type) -> str | None:
+    from lightcli.typecheck import resolve_class
+
+    as_dict = tree.as_dict() if hasattr(tree, "as_dict") else tree
+    for key, path in import_paths(as_dict):
+        if not key.endswith(".class_path"):
+            continue
+        with contextlib.suppress(Exception):
+            if resolve_class(path) is cls:
+                key = key[: -len(".class_path")]
+                return re.sub(r"^(system|data)\.init_args\.", r"\1.", key)
+    return None
+
+
+# -- the command ------------------------------------------------------------------------------------------
+
+
+def run_reported(build: Callable[[], Any], argv: list[str], subcommands: list[str]) -> int:
+    """Runs ``build()`` (a LightCLI) and turns every config error into a message on stderr and exit code 2."""
+    from lightcli.adapters import AdapterError
+    from lightcli.system import ConfigError
+
+    show = bool(os.environ.get(TRACEBACK_ENV_VAR))
+    try:
+        preflight(argv, subcommands)
+        build()
+    except ParseFailure as failure:
+        if show and failure.cause is not None:
+            traceback.print_exception(failure.cause)
+        return _report(explain(failure, argv, subcommands))
+    except ConfigErrors as errors:
+        return _report(errors)
+    except SystemExit as exit:
+        code = exit.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except (ComponentError, ConfigError, AdapterError) as error:
+        if show:
+            traceback.print_exception(error)
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _report(errors: ConfigErrors) -> int:
+    for problem in errors.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if len(errors.problems) > 1:
+        print(f"{len(errors.problems)} errors; nothing was run.", file=sys.stderr)
+    return 2
+
+
+def check_file(path: str) -> Problem | None:
+    """The problem of a config file that cannot be read (missing, empty, not YAML, not a mapping)."""
+    return load_file(path)[1]

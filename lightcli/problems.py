@@ -1,0 +1,155 @@
+"""The one shape of every config error: ``<key.path>: expected X, got Y. <how to fix>``."""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import inspect
+import types
+import typing
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Union
+
+__all__ = ["ConfigErrors", "Problem", "describe_type", "describe_value", "suggest"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a config, located by its key path."""
+
+    key: str
+    """The key path as the user wrote it (``system.optimizer.init_args.lr``)."""
+    expected: str
+    """What a valid value looks like."""
+    got: str
+    """What was given."""
+    fix: str
+    """How to fix it: one sentence, ending with a period."""
+    origin: str | None = None
+    """Where the key was set: a file name, ``the command line``, or None when unknown."""
+
+    def __str__(self) -> str:
+        where = ""
+        if self.origin:
+            where = f" (on {self.origin})" if self.origin == "the command line" else f" (in {self.origin})"
+        return f"{self.key}: expected {self.expected}, got {self.got}{where}. {self.fix}"
+
+
+class ConfigErrors(SystemExit):
+    """Raised with every problem found in a config; exits with code 2 when not caught.
+
+    A ``SystemExit`` so that it passes through the argument parser's own ``except Exception``.
+    """
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__(2)
+        self.problems = list(dict.fromkeys(problems))
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+def suggest(given: str, known: Iterable[str], prefix: str = " Did you mean ", quote: bool = True) -> str:
+    """`` Did you mean 'x'?`` for the closest known name, or an empty string."""
+    known = [k for k in dict.fromkeys(known) if k != given]
+    close = difflib.get_close_matches(given, known, n=1, cutoff=0.6)
+    if not close:
+        lowered = {k.lower(): k for k in known}
+        close = [lowered[given.lower()]] if given.lower() in lowered else []
+    if not close:
+        return ""
+    return f"{prefix}{close[0]!r}?" if quote else f"{prefix}{close[0]}?"
+
+
+def type_name(cls: Any) -> str:
+    """``torch.nn.Module`` style name of a class (public module path when it re-exports the class)."""
+    if not isinstance(cls, type):
+        return str(cls).replace("typing.", "")
+    module = cls.__module__
+    if module == "builtins":
+        return cls.__name__
+    parts = module.split(".")
+    for end in range(1, len(parts)):  # shortest public module that exports the same object
+        public = ".".join(parts[:end])
+        mod = __import__("sys").modules.get(public)
+        if mod is not None and getattr(mod, cls.__name__, None) is cls:
+            return f"{public}.{cls.__name__}"
+    return f"{module}.{cls.__name__}"
+
+
+def _union_args(hint: Any) -> tuple[Any, ...] | None:
+    origin = typing.get_origin(hint)
+    if origin is Union or origin is types.UnionType:
+        return typing.get_args(hint)
+    return None
+
+
+def describe_type(hint: Any) -> str:
+    """A short English description of what a type hint accepts."""
+    args = _union_args(hint)
+    if args is not None:
+        parts = [describe_type(a) for a in args if a is not type(None)]
+        text = " or ".join(dict.fromkeys(parts))
+        return f"{text} or null" if type(None) in args else text
+    origin = typing.get_origin(hint)
+    if hint is type(None) or hint is None:
+        return "null"
+    if hint is bool:
+        return "true or false"
+    if hint is int:
+        return "an int"
+    if hint is float:
+        return "a number"
+    if hint is str:
+        return "a string"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) if isinstance(a, str) else str(a) for a in typing.get_args(hint))
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return "one of " + ", ".join(repr(m.name) for m in hint)
+    if origin in (list, tuple, set, frozenset) or _is_abc(origin, ("Sequence", "Iterable", "MutableSequence")):
+        inner = typing.get_args(hint)
+        return f"a list of {describe_type(inner[0])}" if inner and inner[0] is not Ellipsis else "a list"
+    if origin is dict or _is_abc(origin, ("Mapping", "MutableMapping")):
+        inner = typing.get_args(hint)
+        return f"a mapping of names to {describe_type(inner[1])}" if len(inner) == 2 else "a mapping"
+    if origin is not None and _is_abc(origin, ("Callable",)):
+        inner = typing.get_args(hint)
+        returns = inner[-1] if inner else Any
+        if isinstance(returns, type) and returns is not object:
+            return f"a {type_name(returns)} class_path"
+        return "a callable: a class_path with init_args, or the import path of a function"
+    if hint is typing.Callable:
+        return "a callable: a class_path with init_args, or the import path of a function"
+    if inspect.isclass(hint) and hint.__name__ == "Tensor" and hint.__module__.startswith("torch"):
+        return "a number"
+    if inspect.isclass(hint):
+        if getattr(hint, "__dataclass_fields__", None) is not None:
+            return f"a mapping of {type_name(hint)} fields"
+        return f"a {type_name(hint)} class_path"
+    return str(hint).replace("typing.", "")
+
+
+def _is_abc(origin: Any, names: tuple[str, ...]) -> bool:
+    return getattr(origin, "__module__", "") == "collections.abc" and getattr(origin, "__name__", "") in names
+
+
+def describe_value(value: Any) -> str:
+    """A short rendering of a given value: ``'fast'``, ``3``, ``a mapping``, ``a list``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        return f"the string {shown!r}"
+    if isinstance(value, dict):
+        keys = ", ".join(map(str, list(value)[:4])) + (", ..." if len(value) > 4 else "")
+        return f"a mapping with keys {keys}" if value else "an empty mapping"
+    if isinstance(value, list):
+        return f"a list of {len(value)} items" if value else "an empty list"
+    if isinstance(value, float):
+        return f"the number {value}"
+    if isinstance(value, int):
+        return f"the int {value}"
+    return repr(value)
