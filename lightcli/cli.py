@@ -20,7 +20,13 @@ from pytorch_lightning.callbacks import ProgressBar as _LightningProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, _InstantiatorFn
 
 from lightcli import runs
-from lightcli.checkpointing import GracefulStop, RandomState, use_atomic_checkpoints
+from lightcli.checkpointing import (
+    GracefulStop,
+    RandomState,
+    ResumeOverrides,
+    config_changes,
+    use_atomic_checkpoints,
+)
 from lightcli.console import ProgressBar, metrics_table, quiet
 from lightcli.errors import ConfigErrors, StrictParser, building, run_reported, static_problems
 from lightcli.system import System
@@ -90,6 +96,7 @@ class LightCLI(LightningCLI):
         self._requested = _requested_subcommand(self._argv)
         self._resume_dir: Path | None = None
         self._run: runs.RunDirectory | None = None
+        self._changes: dict[str, tuple[Any, Any]] = {}
         super().__init__(
             System,
             subclass_mode_model=True,
@@ -170,14 +177,15 @@ class LightCLI(LightningCLI):
         if not subcommand:
             return
         ckpt_path = self.config[subcommand].get("ckpt_path")
+        applied = _option_value(self._argv, "--ckpt_path") is not None  # by parse_arguments
         if ckpt_path == "last":
-            ckpt_path = self._resolve_last(self.config[subcommand])
-        elif _option_value(self._argv, "--ckpt_path") is not None:
-            return  # already applied by parse_arguments
+            ckpt_path, applied = self._resolve_last(self.config[subcommand]), False
         stored = _stored_system_config(ckpt_path)
-        if stored is not None:
+        if stored is not None and not applied:
             self.config = self.parser.parse_args(self._with_stored_system(self._argv, stored))
         self.config[subcommand].ckpt_path = ckpt_path
+        if stored is not None and subcommand == "fit":
+            self._changes = config_changes(stored, self.config[subcommand].system.as_dict())
 
     def _resolve_last(self, config: Namespace) -> str | None:
         files = config.get("config") or []
@@ -209,7 +217,8 @@ class LightCLI(LightningCLI):
 
         A resumed fit (``--ckpt_path last``) continues in its run's directory; every other run gets a
         new ``<run.root>/<run.name>/version_<n>``, named after the first config file unless
-        ``run.name`` is given. Nothing is written with ``trainer.fast_dev_run``.
+        ``run.name`` is given. The directory is created when the run starts, so a config error leaves
+        nothing behind; nothing is written with ``trainer.fast_dev_run``.
         """
         config = self.config[self.subcommand] if self.subcommand else self.config
         if not self.subcommand or config.trainer.get("fast_dev_run"):
@@ -220,7 +229,7 @@ class LightCLI(LightningCLI):
         run_dir = (
             self._resume_dir
             or runs.run_dir_from_launcher()
-            or runs.new_run_dir(config.run.root, config.run.name, create=runs.global_rank() == 0)
+            or runs.new_run_dir(config.run.root, config.run.name)
         )
         runs.share_with_launched_processes(run_dir)
         saved = config.clone()
@@ -254,6 +263,8 @@ class LightCLI(LightningCLI):
             run_dir = self._run.run_dir
             hint = runs.command_line(["fit", "--config", str(run_dir / runs.CONFIG_FILE), "--ckpt_path", "last"])
             callbacks += [self._run, RandomState(), GracefulStop(resume_hint=hint)]
+            if self._changes:
+                callbacks.append(ResumeOverrides(self._changes))
             if config.get("enable_checkpointing") is not False and not any(
                 isinstance(c, ModelCheckpoint) for c in [*given, *callbacks]
             ):
