@@ -27,7 +27,15 @@ from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-__all__ = ["AtomicCheckpointIO", "GracefulStop", "RandomState", "atomic_save", "checkpoint_position"]
+__all__ = [
+    "AtomicCheckpointIO",
+    "GracefulStop",
+    "RandomState",
+    "ResumeOverrides",
+    "atomic_save",
+    "checkpoint_position",
+    "config_changes",
+]
 
 _PARTIAL = ".partial-"
 
@@ -219,3 +227,89 @@ def _in_main_thread() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
+
+
+def _flatten(value: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(_flatten(item, f"{prefix}.{key}"))
+        return flat
+    return {prefix: value}
+
+
+def config_changes(stored: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """The ``system`` keys whose value differs between a checkpoint's stored config and the current one.
+
+    Keys are given as the user types them (``system.optimizer.init_args.lr``).
+    """
+    old, new = _flatten(stored, "system"), _flatten(current, "system")
+    missing = object()
+    changes = {}
+    for key in sorted(set(old) | set(new)):
+        before, after = old.get(key, missing), new.get(key, missing)
+        if before is missing or after is missing or yaml_equal(before, after):
+            continue
+        changes[key.replace("system.init_args.", "system.", 1)] = (before, after)
+    return changes
+
+
+def yaml_equal(a: Any, b: Any) -> bool:
+    """Compares two config values as they would be written to YAML (tuples equal lists, paths equal strings)."""
+    import yaml
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        return str(value)
+
+    return bool(yaml.safe_dump(plain(a)) == yaml.safe_dump(plain(b)))
+
+
+class ResumeOverrides(Callback):
+    """Makes values given for a resumed run win over the state restored from its checkpoint, and says so.
+
+    Lightning restores the optimizer's state, which brings back the learning rate, momentum, weight
+    decay... of the checkpoint. For every optimizer argument the user changed, the new value is put
+    back after the restore (and a changed ``lr`` becomes the schedulers' base learning rate). All
+    changes are listed on stderr when training starts.
+
+    Args:
+        changes: ``key -> (value in the checkpoint, value given)``, from :func:`config_changes`.
+    """
+
+    def __init__(self, changes: dict[str, tuple[Any, Any]]) -> None:
+        self.changes = changes
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Lists the values that differ from the checkpoint's."""
+        if self.changes and trainer.is_global_zero:
+            lines = [f"  {key}: {old!r} in the checkpoint -> {new!r}" for key, (old, new) in self.changes.items()]
+            print(
+                "resuming with values that differ from the checkpoint (yours are used):",
+                *lines,
+                sep="\n",
+                file=sys.stderr,
+            )
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Applies changed optimizer arguments to the restored optimizer state."""
+        prefix = "system.optimizer.init_args."
+        changed = {key[len(prefix) :]: new for key, (_, new) in self.changes.items() if key.startswith(prefix)}
+        if not changed:
+            return
+        for optimizer in trainer.optimizers:
+            for group in optimizer.param_groups:
+                for name, value in changed.items():
+                    if name in group:
+                        group[name] = tuple(value) if isinstance(group[name], tuple) else value
+                    if name == "lr" and "initial_lr" in group:
+                        group["initial_lr"] = value
+        if "lr" in changed:
+            for config in trainer.lr_scheduler_configs:
+                if hasattr(config.scheduler, "base_lrs"):
+                    config.scheduler.base_lrs = [changed["lr"] for _ in config.scheduler.base_lrs]

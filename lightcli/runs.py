@@ -87,25 +87,11 @@ def latest_run(root: str | Path, name: str) -> Path | None:
     return versions[-1][1] if versions else None
 
 
-def new_run_dir(root: str | Path, name: str, create: bool = True) -> Path:
-    """The next free ``<root>/<name>/version_<n>``, created atomically unless ``create`` is False.
-
-    Two runs started at the same time never get the same directory.
-    """
+def new_run_dir(root: str | Path, name: str) -> Path:
+    """The next free ``<root>/<name>/version_<n>`` (not created: it appears when the run starts)."""
     parent = Path(root) / name
     versions = _versions(parent)
-    n = versions[-1][0] + 1 if versions else 0
-    if not create:
-        return parent / f"version_{n}"
-    parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        candidate = parent / f"version_{n}"
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            n += 1
-            continue
-        return candidate
+    return parent / f"version_{versions[-1][0] + 1 if versions else 0}"
 
 
 def find_run_of_config(config_file: str | Path) -> Path | None:
