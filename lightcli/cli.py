@@ -17,7 +17,7 @@ from jsonargparse import Namespace
 from pytorch_lightning import LightningDataModule
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.callbacks import ProgressBar as _LightningProgressBar
-from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, _InstantiatorFn
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from lightcli import runs
 from lightcli.checkpointing import (
@@ -29,6 +29,7 @@ from lightcli.checkpointing import (
 )
 from lightcli.console import ProgressBar, metrics_table, quiet
 from lightcli.errors import ConfigErrors, StrictParser, building, run_reported, static_problems
+from lightcli.parsing import SectionInstantiator, install
 from lightcli.system import System
 
 __all__ = ["SUBCOMMANDS", "TOOLS", "LightCLI", "main", "run"]
@@ -122,6 +123,7 @@ class LightCLI(LightningCLI):
         kwargs.setdefault("allow_abbrev", False)
         kwargs.setdefault("description", "Train, validate, test and predict with a typed System from YAML configs.")
         kwargs.setdefault("dump_header", ["lightcli config: run it with `lightcli fit --config <this file>`"])
+        install()  # lists of class_path entries parse in linear time (lightcli.parsing)
         return super().init_parser(**kwargs)
 
     def add_core_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -203,8 +205,9 @@ class LightCLI(LightningCLI):
         return str(ckpt)
 
     def _add_instantiators(self) -> None:
-        self.parser.add_instantiator(_InstantiatorFn(cli=self, key="system"), System, subclasses=True)
-        self.parser.add_instantiator(_InstantiatorFn(cli=self, key="data"), LightningDataModule, subclasses=True)
+        # the hyperparameters come from a dump of the system and data sections, not of the whole config
+        self.parser.add_instantiator(SectionInstantiator(cli=self, key="system"), System, subclasses=True)
+        self.parser.add_instantiator(SectionInstantiator(cli=self, key="data"), LightningDataModule, subclasses=True)
 
     # -- instantiation -------------------------------------------------------------------------------
 

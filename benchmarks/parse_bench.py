@@ -1,0 +1,184 @@
+"""Benchmark: parse + validate time of a config with N nested class_path entries.
+
+Two shapes, each for plain LightningCLI and for lightcli: N callbacks in ``trainer.callbacks``, and a
+model made of N layers (``layers: list[nn.Module]``). Each point is a fresh process; the figures are
+the time of ``parse_args`` (parse + validate every value against the signatures) and of
+``instantiate_classes`` (build every object), measured inside it, without imports.
+
+Run from the repository root::
+
+    python benchmarks/parse_bench.py --n 1 10 100 1000
+    python benchmarks/parse_bench.py --n 1000 --plain-max-n 1000   # plain LightningCLI at 1000 takes minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_CALLBACK = {"class_path": "pytorch_lightning.callbacks.LearningRateMonitor", "init_args": {"logging_interval": "step"}}
+_LAYER = {"class_path": "torch.nn.Linear", "init_args": {"in_features": 4, "out_features": 4}}
+
+
+def config(shape: str, n: int, plain: bool) -> dict[str, Any]:
+    """The config of a point: ``n`` callbacks or ``n`` layers, for plain LightningCLI or lightcli."""
+    trainer: dict[str, Any] = {"logger": False, "enable_checkpointing": False}
+    layers = [_LAYER] * (n if shape == "layers" else 1)
+    if shape == "callbacks":
+        trainer["callbacks"] = [_CALLBACK] * n
+    if plain:
+        return {"trainer": trainer, "model": {"layers": layers}}
+    return {
+        "trainer": trainer,
+        "system": {
+            "model": {"class_path": "benchmarks.parse_bench.Layers", "init_args": {"layers": layers}},
+            "criterion": {"class_path": "torch.nn.MSELoss"},
+        },
+    }
+
+
+def _child(path: str, plain: bool) -> None:
+    """Runs in the measured process: builds the CLI with timed parse and instantiate steps."""
+    sys.path.insert(0, str(ROOT))
+    import pytorch_lightning as pl
+    from pytorch_lightning.cli import LightningCLI
+
+    from lightcli.cli import LightCLI
+    from lightcli.console import quiet
+
+    times: dict[str, float] = {}
+
+    def timed(base: type) -> type:
+        class Timed(base):  # type: ignore[misc, valid-type]
+            def parse_arguments(self, parser: Any, args: Any) -> None:
+                start = time.perf_counter()
+                super().parse_arguments(parser, args)
+                times["parse"] = time.perf_counter() - start
+
+            def instantiate_classes(self) -> None:
+                start = time.perf_counter()
+                super().instantiate_classes()
+                times["instantiate"] = time.perf_counter() - start
+
+        return Timed
+
+    with quiet():
+        if plain:
+            timed(LightningCLI)(PlainLayers, pl.LightningDataModule, args=["--config", path], run=False)
+        else:
+            timed(LightCLI)(args=["--config", path], run=False)
+    print(json.dumps(times))
+
+
+def measure(shape: str, n: int, plain: bool) -> dict[str, float]:
+    """Runs one point in a fresh process and returns its parse and instantiate times."""
+    with tempfile.TemporaryDirectory(prefix="lightcli-parse-") as tmp:
+        path = Path(tmp) / "config.yaml"
+        path.write_text(yaml.safe_dump(config(shape, n, plain)))
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+        cmd = [sys.executable, __file__, "--child", str(path), *(["--plain"] if plain else [])]
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, cwd=tmp)
+        if proc.returncode != 0:
+            sys.exit(f"parse benchmark {shape} N={n} failed:\n{proc.stderr[-3000:]}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def bench_parse(ns: list[int], plain_max_n: int = 100) -> list[tuple[str, float, float, bool]]:
+    """Prints the parse table and returns the targets (N=100 <= 0.3 s, N=1000 <= 3 s, lightcli)."""
+    print("\nParse + validate (and instantiate) with N nested class_path entries, seconds, one fresh process each:\n")
+    header = ["shape", "N", "lightcli parse", "lightcli instantiate", "LightningCLI parse", "LightningCLI instantiate"]
+    rows = []
+    targets = []
+    for shape in ("callbacks", "layers"):
+        ours_by_n = {}
+        for n in ns:
+            ours = measure(shape, n, plain=False)
+            ours_by_n[n] = ours["parse"]
+            plain = measure(shape, n, plain=True) if n <= plain_max_n else None
+            fmt = lambda t: "-" if t is None else f"{t:.3f}"  # noqa: E731
+            rows.append(
+                [
+                    shape,
+                    n,
+                    fmt(ours["parse"]),
+                    fmt(ours["instantiate"]),
+                    fmt(plain and plain["parse"]),
+                    fmt(plain and plain["instantiate"]),
+                ]
+            )
+            print("  " + " | ".join(map(str, rows[-1])), flush=True)
+            limit = {100: 0.3, 1000: 3.0}.get(n)
+            if limit:
+                targets.append((f"parse+validate {shape} N={n} (s)", ours["parse"], limit, ours["parse"] <= limit))
+        if 100 in ours_by_n and 1000 in ours_by_n:
+            growth = ours_by_n[1000] / ours_by_n[100]
+            targets.append((f"parse growth N=100->1000, {shape} (linear = 10)", growth, 15.0, growth <= 15.0))
+    from benchmarks.run import _table
+
+    print()
+    print(_table(header, [[str(c) for c in r] for r in rows]))
+    return targets
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="parse + validate time with N nested class_path entries")
+    parser.add_argument("--n", type=int, nargs="+", default=[1, 10, 100, 1000])
+    parser.add_argument("--plain-max-n", type=int, default=100, help="largest N run with plain LightningCLI")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child, args.plain)
+        return
+    sys.path.insert(0, str(ROOT))
+    targets = bench_parse(args.n, args.plain_max_n)
+    for label, value, limit, ok in targets:
+        print(f"{label}: {value:.3g} (limit {limit:g}) {'met' if ok else 'MISSED'}")
+
+
+try:
+    import pytorch_lightning as _pl
+    from torch import nn
+
+    class Layers(nn.Module):
+        """A model made of layers given in the config (lightcli side).
+
+        Args:
+            layers: The layers, applied in order.
+        """
+
+        def __init__(self, layers: list[nn.Module]) -> None:
+            super().__init__()
+            self.layers = nn.Sequential(*layers)
+
+        def forward(self, x: Any) -> Any:
+            return self.layers(x)
+
+    class PlainLayers(_pl.LightningModule):
+        """A LightningModule made of layers given in the config (plain LightningCLI side).
+
+        Args:
+            layers: The layers, applied in order.
+        """
+
+        def __init__(self, layers: list[nn.Module]) -> None:
+            super().__init__()
+            self.layers = nn.Sequential(*layers)
+
+except ImportError:  # pragma: no cover
+    pass
+
+
+if __name__ == "__main__":
+    main()

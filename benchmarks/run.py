@@ -1,0 +1,237 @@
+"""Benchmark: the same training job run by four contenders, interleaved, plus CLI command timings.
+
+(A) a raw PyTorch loop, (B) a hand-written LightningModule + Trainer, (C) plain LightningCLI with the
+hand-written typed module, (D) lightcli's System from YAML. Each run is a fresh process started
+from an empty temporary directory with ``OMP_NUM_THREADS=1``; runs go A B C D, A B C D, ...
+
+Run from the repository root (the virtualenv active)::
+
+    python benchmarks/run.py                 # training job x5, CLI commands x5, parse benchmark
+    python benchmarks/run.py --repeats 7 --skip-parse
+    python benchmarks/parse_bench.py --n 1 10 100 1000
+
+Not part of the test suite: timings depend on the machine and its load. Ratios are paired (taken
+within one round, then the median over rounds), which cancels most of the drift of a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+BIN = Path(sys.executable).parent
+LIGHTCLI = str(BIN / "lightcli") if (BIN / "lightcli").exists() else shutil.which("lightcli") or "lightcli"
+
+CONTENDERS: dict[str, tuple[str, list[str]]] = {
+    "A": ("raw PyTorch loop", [sys.executable, str(BENCH / "a_raw.py")]),
+    "B": ("LightningModule + Trainer", [sys.executable, str(BENCH / "b_lightning.py")]),
+    "C": (
+        "plain LightningCLI",
+        [sys.executable, str(BENCH / "c_cli.py"), "fit", "--config", str(BENCH / "c_cli.yaml")],
+    ),
+    "D": ("lightcli System (YAML)", [LIGHTCLI, "fit", "--config", str(BENCH / "d_system.yaml")]),
+}
+
+COMMANDS: dict[str, tuple[list[str], list[str]]] = {
+    "--help": ([LIGHTCLI, "--help"], [sys.executable, str(BENCH / "c_cli.py"), "--help"]),
+    "fit --help": ([LIGHTCLI, "fit", "--help"], [sys.executable, str(BENCH / "c_cli.py"), "fit", "--help"]),
+    "fit --print_config": (
+        [LIGHTCLI, "fit", "--config", str(BENCH / "d_system.yaml"), "--print_config"],
+        [sys.executable, str(BENCH / "c_cli.py"), "fit", "--config", str(BENCH / "c_cli.yaml"), "--print_config"],
+    ),
+}
+
+FIGURES = [  # key, label, unit scale, format
+    ("wall", "whole process wall time (s)", 1.0, "{:.2f}"),
+    ("startup", "startup to first step (s)", 1.0, "{:.2f}"),
+    ("step", "time per training step (ms)", 1e3, "{:.3f}"),
+    ("fit_loop", "fit loop (s)", 1.0, "{:.2f}"),
+    ("exit", "end of fit to exit (s)", 1.0, "{:.3f}"),
+    ("rss", "peak RSS (MB)", 1.0, "{:.0f}"),
+]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    env.pop("BENCH_OUT", None)
+    return env
+
+
+def run_process(cmd: list[str], out: Path | None = None) -> tuple[float, float, int, str, float]:
+    """Runs ``cmd`` in a fresh temporary directory: (start time, exit time, return code, stderr tail, peak RSS MB)."""
+    env = _env()
+    with tempfile.TemporaryDirectory(prefix="lightcli-bench-") as cwd:
+        if out is not None:
+            env["BENCH_OUT"] = str(out)
+        log = Path(cwd) / "stderr.txt"
+        with open(log, "w") as err:
+            start = time.time()
+            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+            _, status, usage = os.wait4(proc.pid, 0)
+            end = time.time()
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        tail = log.read_text()[-2000:]
+    return start, end, proc.returncode, tail, usage.ru_maxrss / 1024
+
+
+def run_training(name: str, cmd: list[str]) -> dict[str, float]:
+    """One training run of a contender and its figures."""
+    with tempfile.TemporaryDirectory(prefix="lightcli-bench-out-") as tmp:
+        out = Path(tmp) / "probe.json"
+        start, end, code, tail, rss = run_process(cmd, out)
+        if code != 0 or not out.exists():
+            sys.exit(f"contender {name} failed (exit code {code}):\n{tail}")
+        probe = json.loads(out.read_text())
+    return {
+        "wall": end - start,
+        "startup": probe["first_step"] - start,
+        "step": probe["step_mean"],
+        "fit_loop": probe["fit_loop"],
+        "exit": end - probe["fit_end"],
+        "rss": rss,
+        "val_acc": probe["metrics"].get("val/acc", float("nan")),
+    }
+
+
+def _summary(values: list[float], scale: float, fmt: str) -> str:
+    values = [v * scale for v in values]
+    return f"{fmt.format(statistics.median(values))} [{fmt.format(min(values))}-{fmt.format(max(values))}]"
+
+
+def _ratio(num: list[float], den: list[float]) -> tuple[float, str]:
+    ratios = [a / b for a, b in zip(num, den, strict=True) if b > 0]
+    med = statistics.median(ratios)
+    return med, f"{med:.2f}x [{min(ratios):.2f}-{max(ratios):.2f}]"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |"]
+    lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    lines += ["| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def bench_training(repeats: int) -> list[tuple[str, float, float, bool]]:
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in CONTENDERS}
+    for round_ in range(repeats):
+        for name, (_, cmd) in CONTENDERS.items():
+            results[name].append(run_training(name, cmd))
+        print(
+            f"  round {round_ + 1}/{repeats}: " + "  ".join(f"{n} {r[-1]['wall']:.1f}s" for n, r in results.items()),
+            flush=True,
+        )
+    accs = {round(r["val_acc"], 4) for runs in results.values() for r in runs}
+    print(
+        f"\nTraining job, {repeats} interleaved rounds: median [min-max] (final val/acc of every run: {sorted(accs)})\n"
+    )
+    header = ["figure", *(f"{n}: {CONTENDERS[n][0]}" for n in CONTENDERS)]
+    rows = [
+        [label, *(_summary([r[key] for r in results[n]], scale, fmt) for n in CONTENDERS)]
+        for key, label, scale, fmt in FIGURES
+    ]
+    print(_table(header, rows))
+
+    def col(name: str, key: str) -> list[float]:
+        return [r[key] for r in results[name]]
+
+    print("\nPaired ratios (per round, median [min-max]):\n")
+    ratio_rows = []
+    for key, label, _, _ in FIGURES:
+        ratio_rows.append([label, *(_ratio(col("D", key), col(other, key))[1] for other in "ABC")])
+    print(_table(["figure", "D / A", "D / B", "D / C"], ratio_rows))
+    targets = [
+        ("time per step D/B", _ratio(col("D", "step"), col("B", "step"))[0], 0.9),
+        ("time per step D/A", _ratio(col("D", "step"), col("A", "step"))[0], 1.5),
+        ("startup to first step D/C", _ratio(col("D", "startup"), col("C", "startup"))[0], 1.0),
+        ("end of fit to exit D/B", _ratio(col("D", "exit"), col("B", "exit"))[0], 0.5),
+        ("end of fit to exit D/C", _ratio(col("D", "exit"), col("C", "exit"))[0], 0.5),
+    ]
+    return [(label, value, limit, value <= limit) for label, value, limit in targets]
+
+
+def bench_commands(repeats: int) -> list[tuple[str, float, float, bool]]:
+    times: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in COMMANDS}
+    for _ in range(repeats):
+        for key, (ours, plain) in COMMANDS.items():
+            for cmd, into in ((ours, times[key][0]), (plain, times[key][1])):
+                start, end, code, tail, _ = run_process(cmd)
+                if code != 0:
+                    sys.exit(f"`{' '.join(cmd)}` failed (exit code {code}):\n{tail}")
+                into.append(end - start)
+    print(f"\nCLI commands, wall time (s), {repeats} interleaved rounds: median [min-max]\n")
+    rows = []
+    targets = []
+    for key, (ours, plain) in times.items():
+        ratio, text = _ratio(ours, plain)
+        rows.append([key, _summary(ours, 1, "{:.2f}"), _summary(plain, 1, "{:.2f}"), text])
+        if key == "--help":
+            targets.append(("`lightcli --help` / LightningCLI", ratio, 1.0, ratio <= 1.0))
+    print(_table(["command", "lightcli", "plain LightningCLI", "ratio"], rows))
+    return targets
+
+
+def torch_free_help() -> list[tuple[str, float, float, bool]]:
+    """Whether ``lightcli --help`` and ``lightcli fit --help`` run without importing torch."""
+    out = []
+    for args in (["--help"], ["fit", "--help"]):
+        code = (
+            "import sys, runpy; sys.argv = ['lightcli', *sys.argv[1:]]\n"
+            "try:\n    from lightcli.cli import run; run()\n"
+            "except SystemExit: pass\n"
+            "sys.stderr.write('TORCH=%d' % ('torch' in sys.modules))\n"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code, *args], check=False, capture_output=True, text=True, env=_env(), cwd=ROOT
+        )
+        imported = "TORCH=1" in proc.stderr
+        out.append((f"`lightcli {' '.join(args)}` imports torch (stretch)", float(imported), 0.0, not imported))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds (at least 5 for the README)")
+    parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--skip-commands", action="store_true")
+    parser.add_argument("--skip-parse", action="store_true")
+    parser.add_argument("--parse-n", type=int, nargs="+", default=[1, 10, 100, 1000])
+    args = parser.parse_args()
+    import torch
+
+    print(
+        f"machine: {platform.platform()}, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}; "
+        f"python {platform.python_version()}, torch {torch.__version__}; load average {os.getloadavg()[0]:.2f}"
+    )
+    targets = []
+    if not args.skip_training:
+        targets += bench_training(args.repeats)
+    if not args.skip_commands:
+        targets += bench_commands(args.repeats)
+        targets += torch_free_help()
+    if not args.skip_parse:
+        from benchmarks.parse_bench import bench_parse
+
+        targets += bench_parse(args.parse_n)
+    print("\nTargets:\n")
+    rows = [[label, f"{value:.3g}", f"<= {limit:g}", "met" if ok else "MISSED"] for label, value, limit, ok in targets]
+    print(_table(["target", "measured", "limit", ""], rows))
+    print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()

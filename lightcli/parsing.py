@@ -1,0 +1,104 @@
+"""Parse time: configs with many class_path entries parse and build in time linear in their number.
+
+Two parts, both used by :class:`lightcli.cli.LightCLI`:
+
+- :func:`install`: a targeted fix for jsonargparse 4.x (below).
+- :class:`SectionInstantiator`: LightningCLI stores the system's config as its hyperparameters by
+  dumping (validating, serializing, reloading) the *whole* config when the system is built; with
+  1000 callbacks that dump dominates. This instantiator dumps only the section it builds.
+
+The jsonargparse fix:
+
+jsonargparse's ``adapt_typehints`` validates a list element by element and, for each element,
+deep-copies its keyword arguments (``_typehints.py``, the list branch, ``deepcopy(adapt_kwargs)``).
+Those arguments hold ``prev_val`` and ``orig_val``: the previous value of the *whole list* and the
+value as given. Copying them for every element makes a list of N subclass specs cost O(N^2)
+(a list of 1000 callbacks: minutes). The copies are never written to: in the common case
+``prev_val`` is immediately replaced by the element's own previous value (the original, uncopied),
+and ``orig_val`` is only read.
+
+:func:`install` makes that deep copy share ``prev_val`` and ``orig_val`` instead of copying them.
+Everything else is still deep-copied, every value still goes through the same validation, so
+every type check is kept. It is applied by :class:`lightcli.cli.LightCLI` when it builds its
+parser, never on ``import lightcli``, and only to the jsonargparse versions it was checked on.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import yaml
+from jsonargparse import Namespace
+from pytorch_lightning.cli import LightningCLI, _InstantiatorFn
+
+__all__ = ["SectionInstantiator", "install", "installed"]
+
+_SHARED_KEYS = ("prev_val", "orig_val")
+_ADAPT_KWARGS_KEYS = frozenset(
+    {"serialize", "instantiate_classes", "append", "enable_path", "sub_add_kwargs", "logger"}
+)
+
+
+def _deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """``copy.deepcopy``, except that an ``adapt_typehints`` kwargs dict shares its ``prev_val``/``orig_val``."""
+    if type(value) is dict and value.keys() >= _ADAPT_KWARGS_KEYS:
+        memo = {} if memo is None else memo
+        for key in _SHARED_KEYS:
+            if key in value:
+                memo[id(value[key])] = value[key]
+    return copy.deepcopy(value, memo)
+
+
+def installed() -> bool:
+    """Whether the fix is active in this process."""
+    from jsonargparse import _typehints
+
+    return getattr(_typehints, "deepcopy", None) is _deepcopy
+
+
+def install() -> bool:
+    """Applies the fix to jsonargparse 4.x (idempotent). Returns whether it is active."""
+    import jsonargparse
+    from jsonargparse import _typehints
+
+    if not jsonargparse.__version__.startswith("4.") or getattr(_typehints, "deepcopy", None) is not copy.deepcopy:
+        return installed()  # another version, or someone else replaced it: leave jsonargparse alone
+    setattr(_typehints, "deepcopy", _deepcopy)  # noqa: B010 - a module attribute, replaced on purpose
+    return True
+
+
+class SectionInstantiator(_InstantiatorFn):
+    """LightningCLI's instantiator of the module (or datamodule) whose hyperparameters are its config.
+
+    The same hyperparameters as LightningCLI's, but taken from a dump of the ``system`` and ``data``
+    sections only (values already checked by the parse) instead of a checked dump of everything.
+
+    Args:
+        cli: The running CLI.
+        key: The config key of the section this instantiator builds (``system`` or ``data``).
+    """
+
+    _SECTIONS = ("system", "data")
+
+    def __init__(self, cli: LightningCLI, key: str) -> None:
+        super().__init__(cli, key)
+
+    def __call__(self, class_type: type, *args: Any, applied_instantiation_links: dict, **kwargs: Any) -> Any:
+        """Builds ``class_type`` with its config as hyperparameters (see LightningCLI's ``_InstantiatorFn``)."""
+        if not hasattr(self.cli, "config_dump"):
+            self.cli.config_dump = section_dump(self.cli, self._SECTIONS)
+        return super().__call__(class_type, *args, applied_instantiation_links=applied_instantiation_links, **kwargs)
+
+
+def section_dump(cli: LightningCLI, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The config of the running subcommand restricted to ``keys``, dumped like LightningCLI's ``_dump_config``."""
+    subcommand = cli.config.get("subcommand")
+    parser = cli._parser(subcommand)
+    config = cli.config[subcommand] if subcommand else cli.config
+    partial = Namespace()
+    for key in keys:
+        if key in config:
+            partial[key] = config[key]
+    text = parser.dump(partial, skip_check=True, skip_link_targets=False, skip_none=False, format="yaml")
+    return yaml.safe_load(text) or {}
