@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import enum
 import inspect
+import sys
 import types
 import typing
 from collections.abc import Iterable, Sequence
@@ -72,7 +73,7 @@ def type_name(cls: Any) -> str:
     parts = module.split(".")
     for end in range(1, len(parts)):  # shortest public module that exports the same object
         public = ".".join(parts[:end])
-        mod = __import__("sys").modules.get(public)
+        mod = sys.modules.get(public)
         if mod is not None and getattr(mod, cls.__name__, None) is cls:
             return f"{public}.{cls.__name__}"
     return f"{module}.{cls.__name__}"
