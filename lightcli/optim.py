@@ -25,8 +25,8 @@ class ParamGroup:
 
     prefixes: list[str | int]
     """Module names of ``system.model`` (as in ``model.named_modules()``, e.g. ``backbone``); every parameter
-    inside belongs to this group (numbers for ``nn.Sequential`` layers). A parameter matched by several groups
-    goes to the longest prefix."""
+    inside belongs to this group (numbers for ``nn.Sequential`` layers; a full parameter name chooses that
+    parameter). A parameter matched by several groups goes to the longest prefix."""
     lr: float | None = None
     """Learning rate of this group; null uses the optimizer's ``lr``."""
     weight_decay: float | None = None

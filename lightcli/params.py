@@ -55,7 +55,7 @@ def canonical(given: str, names: Iterable[str], prefix: bool) -> str | None:
 def _closest(given: str, names: Iterable[str]) -> str:
     import difflib
 
-    close = difflib.get_close_matches(given, list(names), n=3, cutoff=0.5)
+    close = difflib.get_close_matches(given, list(names), n=1, cutoff=0.6)
     return f" Did you mean {', '.join(close)}?" if close else ""
 
 
