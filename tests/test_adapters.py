@@ -15,7 +15,9 @@ from lightcli.adapters import AdapterError
 def test_batch_adapter_reads_tuples_dicts_tensors_and_callables() -> None:
     x, y = torch.ones(2, 3), torch.zeros(2)
     assert BatchAdapter()((x, y)) == (x, y, None)
-    assert BatchAdapter(input="image", target="label", identifier="name")({"image": x, "label": y, "name": ["a", "b"]}) == (
+    assert BatchAdapter(input="image", target="label", identifier="name")(
+        {"image": x, "label": y, "name": ["a", "b"]}
+    ) == (
         x,
         y,
         ["a", "b"],
@@ -79,5 +81,6 @@ def test_wrong_batch_key_fails_with_the_adapter_key(cli, workdir: Path, capsys: 
     config = tiny_config()
     config["system"]["adapters"] = {"train": {"batch": {"input": "image"}}}
     assert cli("fit", "--config", write_config(workdir / "bad.yaml", config)) == 2
-    err = capsys.readouterr().err
-    assert "system.adapters.train.batch.input: expected a dict batch for key 'image', got list" in err
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "error: system.adapters.train.batch.input: expected a dict batch for key 'image', got list"
+    )
