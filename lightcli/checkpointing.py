@@ -94,10 +94,16 @@ def use_atomic_checkpoints(trainer: Trainer) -> None:
         trainer.strategy.checkpoint_io = AtomicCheckpointIO()
 
 
-def checkpoint_position(path: str | Path) -> tuple[int, int]:
-    """The epoch and global step stored in a checkpoint."""
+def checkpoint_position(path: str | Path) -> tuple[int, int, int]:
+    """Where a checkpoint stands: its epoch, global step, and training batches done in an unfinished epoch.
+
+    The last number is 0 for a checkpoint saved at the end of an epoch.
+    """
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    return int(checkpoint.get("epoch", 0)), int(checkpoint.get("global_step", 0))
+    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
+    done = int(progress.get("current", {}).get("completed", 0))
+    mid_epoch = 0 if progress.get("is_last_batch", True) else done
+    return int(checkpoint.get("epoch", 0)), int(checkpoint.get("global_step", 0)), mid_epoch
 
 
 class RandomState(Callback):
@@ -201,7 +207,7 @@ class GracefulStop(Callback):
             return
         signum = self.signal or signal.SIGTERM
         path = self._last_path(trainer)
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)
         self.saved = path
         exception.code = 128 + int(signum)
         if trainer.is_global_zero:

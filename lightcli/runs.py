@@ -256,10 +256,11 @@ class RunDirectory(Callback):
         self.resumed_from = resumed_from
         self._written = False
         self._earlier_metrics: list[dict[str, float]] = []
+        self._mid_epoch = 0
         if resumed_from and global_rank() == 0:
             from lightcli.checkpointing import checkpoint_position
 
-            epoch, step = checkpoint_position(resumed_from)
+            epoch, step, self._mid_epoch = checkpoint_position(resumed_from)
             self._earlier_metrics = _read_metrics(self.run_dir / "metrics.csv", epoch, step)
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -271,6 +272,12 @@ class RunDirectory(Callback):
         if trainer.is_global_zero:
             self._restore_csv_metrics(trainer)
             self.write(trainer)
+            if self._mid_epoch:
+                print(
+                    f"resuming after batch {self._mid_epoch} of an unfinished epoch: the rest of the epoch is drawn "
+                    "from a new pass over the training data (resuming from the end of an epoch is exact).",
+                    file=sys.stderr,
+                )
         trainer.strategy.barrier("lightcli.RunDirectory")
 
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
