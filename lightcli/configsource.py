@@ -7,11 +7,13 @@ with ``yaml.safe_load``: no tag can construct a Python object.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+import yaml.constructor
 
 from lightcli.problems import Problem
 
@@ -65,6 +67,17 @@ def load_file(path: str, key: str = "--config") -> tuple[Any, Problem | None]:
     text = file.read_text(encoding="utf-8", errors="replace")
     try:
         content = yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as error:
+        mark = error.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "an unknown position"
+        tag = re.search(r"tag '([^']+)'", str(error))
+        shown = tag.group(1).replace("tag:yaml.org,2002:", "!!") if tag else "a tag"
+        return None, Problem(
+            key,
+            "plain YAML values",
+            f"the tag {shown} in {path} at {where}",
+            "lightcli loads YAML safely and never builds Python objects from tags: name classes with class_path.",
+        )
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "an unknown position"

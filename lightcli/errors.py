@@ -99,9 +99,9 @@ def preflight(argv: list[str], subcommands: list[str]) -> None:
             [
                 Problem(
                     "--config",
-                    f"after the subcommand ({argv[position]})",
-                    f"it before {argv[position]}",
-                    f"Write `lightcli {argv[position]} --config FILE ...`.",
+                    "it after the subcommand",
+                    f"it before {argv[position]!r}",
+                    f"Write `lightcli {argv[position]} --config FILE`.",
                     COMMAND_LINE,
                 )
             ]
@@ -190,7 +190,7 @@ def _check_root(sources: Sources, parser: Any, checker: Any) -> list[Problem]:
                 continue
             known = sorted({d[len(prefix) :].split(".")[0] for d in actions if d.startswith(prefix)})
             hint = suggest(str(name), known)
-            where = f"a known key of {prefix[:-1]}" if prefix else f"a known top-level key ({', '.join(known)})"
+            where = f"a known key of {prefix[:-1]}" if prefix else "a known top-level key"
             fix = (
                 f"Remove it or fix its name.{hint}" if hint else "Remove it or fix its name (`--help` lists the keys)."
             )

@@ -67,16 +67,17 @@ def type_name(cls: Any) -> str:
     """``torch.nn.Module`` style name of a class (public module path when it re-exports the class)."""
     if not isinstance(cls, type):
         return str(cls).replace("typing.", "")
-    module = cls.__module__
+    module: str = cls.__module__
+    name: str = cls.__name__
     if module == "builtins":
-        return cls.__name__
+        return name
     parts = module.split(".")
     for end in range(1, len(parts)):  # shortest public module that exports the same object
         public = ".".join(parts[:end])
-        mod = sys.modules.get(public)
-        if mod is not None and getattr(mod, cls.__name__, None) is cls:
-            return f"{public}.{cls.__name__}"
-    return f"{module}.{cls.__name__}"
+        loaded = sys.modules.get(public)
+        if loaded is not None and getattr(loaded, name, None) is cls:
+            return f"{public}.{name}"
+    return f"{module}.{name}"
 
 
 def _union_args(hint: Any) -> tuple[Any, ...] | None:
@@ -110,7 +111,7 @@ def describe_type(hint: Any) -> str:
         return "one of " + ", ".join(repr(m.name) for m in hint)
     if origin in (list, tuple, set, frozenset) or _is_abc(origin, ("Sequence", "Iterable", "MutableSequence")):
         inner = typing.get_args(hint)
-        return f"a list of {describe_type(inner[0])}" if inner and inner[0] is not Ellipsis else "a list"
+        return f"a list of {_plural(inner[0])}" if inner and inner[0] is not Ellipsis else "a list"
     if origin is dict or _is_abc(origin, ("Mapping", "MutableMapping")):
         inner = typing.get_args(hint)
         return f"a mapping of names to {describe_type(inner[1])}" if len(inner) == 2 else "a mapping"
@@ -129,6 +130,13 @@ def describe_type(hint: Any) -> str:
             return f"a mapping of {type_name(hint)} fields"
         return f"a {type_name(hint)} class_path"
     return str(hint).replace("typing.", "")
+
+
+def _plural(hint: Any) -> str:
+    words = {int: "ints", float: "numbers", str: "strings", bool: "true/false values"}
+    if hint in words:
+        return words[hint]
+    return f"items that are each {describe_type(hint)}"
 
 
 def _is_abc(origin: Any, names: tuple[str, ...]) -> bool:

@@ -69,7 +69,8 @@ def resolve_class(path: str, base: Any = None) -> Any:
             hint = suggest(missing, [f"{parent}.{n}" for n in options])
             fix = f"Check the spelling.{hint}" if hint else f"Check the spelling of {missing!r}."
         else:
-            hint = suggest(missing, [m for m in sys.modules if "." not in m and not m.startswith("_")])
+            stdlib = getattr(sys, "stdlib_module_names", ())
+            hint = suggest(missing, [m for m in sys.modules if "." not in m and m[:1] != "_" and m not in stdlib])
             fix = f"Check the spelling, or install the package / run from its folder.{hint}"
         raise _Unresolved("an importable class path", f"{path!r} (no module named {missing!r})", fix) from None
     except Exception as error:  # the module itself is broken
@@ -269,7 +270,7 @@ class Checker:
                     f"{key}.class_path",
                     f"a subclass of {type_name(hint)}",
                     f"{path!r} ({_what(cls)})",
-                    f"Use a {type_name(hint)} class, e.g. {_example_class(hint)}.",
+                    _use_subclass(hint),
                 )
             ]
         return self._class_arguments(cls, value, key, skip=0)
@@ -301,7 +302,7 @@ class Checker:
                         f"{where}.{param.name}",
                         f"a value for this required argument of {name} ({describe_type(param.annotation)})",
                         "nothing",
-                        f"Add {param.name}: under {_leaf(where)}.",
+                        f"Add {param.name}: <value> under {where}.",
                     )
                 )
         return problems
@@ -369,7 +370,7 @@ class Checker:
                     f"{key}.class_path",
                     f"a subclass of {type_name(base)}",
                     f"{path!r} ({_what(cls)})",
-                    f"Use a {type_name(base)} class, e.g. {_example_class(base)}.",
+                    _use_subclass(base),
                 )
             ]
         return self._class_arguments(cls, value, key, 0)
@@ -463,7 +464,14 @@ def _example_class(hint: Any) -> str:
         found = _EXAMPLES.get(f"{cls.__module__}.{cls.__qualname__}")
         if found:
             return found
-    return type_name(hint)
+    return "module.Class"
+
+
+def _use_subclass(base: Any) -> str:
+    example = _example_class(base)
+    if example == "module.Class":
+        return f"Use a subclass of {type_name(base)}."
+    return f"Use a subclass of {type_name(base)}, e.g. {example}."
 
 
 def _fix_for(hint: Any, key: str) -> str:
