@@ -98,6 +98,7 @@ class LightCLI(LightningCLI):
         self._resume_dir: Path | None = None
         self._run: runs.RunDirectory | None = None
         self._changes: dict[str, tuple[Any, Any]] = {}
+        self._changes: dict[str, tuple[Any, Any]] = {}
         super().__init__(
             System,
             subclass_mode_model=True,
@@ -229,11 +230,7 @@ class LightCLI(LightningCLI):
         files = config.get("config") or []
         if not config.run.name:
             config.run.name = Path(str(files[0])).stem if files else "default"
-        run_dir = (
-            self._resume_dir
-            or runs.run_dir_from_launcher()
-            or runs.new_run_dir(config.run.root, config.run.name)
-        )
+        run_dir = self._resume_dir or runs.run_dir_from_launcher() or runs.new_run_dir(config.run.root, config.run.name)
         runs.share_with_launched_processes(run_dir)
         saved = config.clone()
         saved.ckpt_path = None  # the config reruns the run from the start
@@ -265,13 +262,15 @@ class LightCLI(LightningCLI):
         if self._run is not None:
             run_dir = self._run.run_dir
             hint = runs.command_line(["fit", "--config", str(run_dir / runs.CONFIG_FILE), "--ckpt_path", "last"])
-            callbacks += [self._run, RandomState(), GracefulStop(resume_hint=hint)]
+            callbacks += [self._run, RandomState(), GracefulStop(run_dir / runs.CHECKPOINTS, hint)]
             if self._changes:
                 callbacks.append(ResumeOverrides(self._changes))
             if config.get("enable_checkpointing") is not False and not any(
                 isinstance(c, ModelCheckpoint) for c in [*given, *callbacks]
             ):
-                callbacks.append(ModelCheckpoint(dirpath=run_dir / runs.CHECKPOINTS, save_last=True))
+                callbacks.append(  # one run per directory: overwrite, never last-v1.ckpt
+                    ModelCheckpoint(dirpath=run_dir / runs.CHECKPOINTS, save_last=True, enable_version_counter=False)
+                )
         trainer = self._instantiate_trainer(config, callbacks)
         use_atomic_checkpoints(trainer)
         return trainer
