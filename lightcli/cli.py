@@ -47,6 +47,7 @@ TOOLS: dict[str, tuple[str, str]] = {
     "completion": ("lightcli.completion:main", "Print the bash or zsh completion script."),
     "sweep": ("lightcli.sweep:main", "Search hyperparameters with Optuna over dotted config keys."),
     "diff": ("lightcli.diff:main", "Show the config keys that differ between two runs or config files."),
+    "check": ("lightcli.check:main", "Check a config without training: every error at once (--run: one batch per mode)."),
 }
 """The other subcommands: name -> (``module:function`` taking the remaining args and returning an exit code, help).
 
@@ -114,6 +115,7 @@ class LightCLI(LightningCLI):
             },
             args=self._argv,
             run=run,
+            parser_class=StrictParser,  # a rejected config raises, so main() can explain it (lightcli.errors)
         )
 
     # -- parsers -------------------------------------------------------------------------------------
@@ -244,7 +246,11 @@ class LightCLI(LightningCLI):
 
     def instantiate_classes(self) -> None:
         """Builds the system, the optional datamodule and the trainer."""
-        self.config_init = self.parser.instantiate_classes(self.config)
+        problems = static_problems(self.config.get(self.subcommand) if self.subcommand else self.config, self.subcommand)
+        if problems:
+            raise ConfigErrors(problems)
+        with building(self.parser, self.config, self.subcommand):  # names the key of a component that raises
+            self.config_init = self.parser.instantiate_classes(self.config)
         self.datamodule = self._get(self.config_init, "data")
         self.model = self._get(self.config_init, "system")
         self.trainer = self.instantiate_trainer()
@@ -310,13 +316,8 @@ def main(args: list[str] | None = None) -> int:
         rest = argv[argv.index(name) + 1 :]
         with quiet():
             return int(getattr(importlib.import_module(module), function)(rest))
-    with quiet():
-        try:
-            LightCLI(args=argv)
-        except SystemExit as exit:
-            code = exit.code
-            return code if isinstance(code, int) else (0 if code is None else 1)
-    return 0
+    with quiet():  # config errors: one line each on stderr, exit code 2 (lightcli.errors)
+        return run_reported(lambda: LightCLI(args=argv), argv, [*SUBCOMMANDS, *TOOLS])
 
 
 def run() -> None:
