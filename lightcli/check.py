@@ -313,11 +313,21 @@ def _raised(key: str, expected: str, error: BaseException, fix: str) -> Problem:
 
 
 def _adapter(prefix: str, error: BaseException, expected: str) -> Problem:
-    if isinstance(error, AdapterError):
-        where, _, message = str(error).partition(": ")
-        key = f"{prefix}.{where}" if where and " " not in where else prefix
-        return Problem(key, expected, message.rstrip("."), "Point it at the right key or index of the batch.")
-    return _raised(prefix, expected, error, "Check the adapter's callables.")
+    if not isinstance(error, AdapterError):
+        return _raised(prefix, expected, error, "Check the adapter's callables.")
+    text = str(error).rstrip(".")
+    where, separator, rest = text.partition(": ")
+    key = prefix
+    if separator and re.fullmatch(r"[\w.]+", where):
+        key, text = f"{prefix}.{where}", rest
+    if prefix.endswith(".batch") or ".batch." in key:
+        fix = "Point it at the right key or index of the batch."
+    else:
+        fix = "Give pred, target and input distinct positions 0, 1, ... (or keyword names)."
+    shaped = re.fullmatch(r"expected (.*), got (.*)", text)
+    if shaped:
+        return Problem(key, shaped.group(1), shaped.group(2), fix)
+    return Problem(key, expected, text, fix)
 
 
 def _from_message(message: str) -> Problem:
