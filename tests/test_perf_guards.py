@@ -1,0 +1,235 @@
+"""Performance guards that count instead of timing, so a regression fails CI without flaking.
+
+Host syncs per training step, metric updates and computations per epoch, the modules that
+``lightcli --help`` imports, and the linear-time parsing of long class_path lists (benchmarks/ has
+the timings).
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.data import Dataset
+from torchmetrics.classification import MulticlassAccuracy
+
+from conftest import REPO, subprocess_env, tiny_config, write_config
+from lightcli import parsing
+from lightcli.cli import LightCLI, main
+
+STEPS = 12
+LOG_EVERY = 4
+
+
+class HostSyncs(TorchDispatchMode):
+    """Counts the ops that copy a tensor value to Python (``.item()``, ``float(t)``, ``bool(t)``...)."""
+
+    count = 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        if func is torch.ops.aten._local_scalar_dense.default:
+            HostSyncs.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+class StepSyncs(pl.Callback):
+    """Records the host syncs of each training step (from one batch start to the next)."""
+
+    per_step: ClassVar[list[int]] = []
+
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        self._start: int | None = None
+
+    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        if self._start is not None:
+            StepSyncs.per_step.append(HostSyncs.count - self._start)
+        self._start = HostSyncs.count
+
+
+class CountingAccuracy(MulticlassAccuracy):
+    """Micro accuracy that counts its updates and computations.
+
+    Args:
+        num_classes: Number of classes.
+    """
+
+    updates: ClassVar[int] = 0
+    computes: ClassVar[int] = 0
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__(num_classes=num_classes, average="micro")
+
+    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
+        CountingAccuracy.updates += 1
+        super().update(preds, target)
+
+    def compute(self) -> torch.Tensor:
+        CountingAccuracy.computes += 1
+        return super().compute()
+
+
+class Blobs(Dataset):
+    """Random inputs and labels in memory; reading a sample copies nothing to Python.
+
+    Args:
+        n: Number of samples.
+    """
+
+    def __init__(self, n: int = 1024) -> None:
+        generator = torch.Generator().manual_seed(0)
+        self.inputs = torch.randn(n, 64, generator=generator)
+        self.targets = torch.randint(10, (n,), generator=generator)
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.inputs[i], self.targets[i]
+
+
+def _run_fit(tmp_path: Path, **trainer: Any) -> int:
+    """Trains on ``Blobs`` with SGD (torch's Adam reads its step count with ``.item()`` itself)."""
+    config = tiny_config(
+        trainer={
+            "max_epochs": 1,
+            "limit_train_batches": STEPS,
+            "log_every_n_steps": LOG_EVERY,
+            "enable_checkpointing": False,
+            **trainer,
+        }
+    )
+    blobs = {"class_path": "test_perf_guards.Blobs"}
+    config["system"]["dataloaders"] = {
+        "train": {"class_path": "lightcli.Loader", "init_args": {"dataset": blobs, "batch_size": 16}}
+    }
+    config["system"]["optimizer"] = {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1, "momentum": 0.9}}
+    return main(["fit", "--config", str(write_config(tmp_path / "perf.yaml", config))])
+
+
+def test_no_host_sync_between_logging_steps(workdir: Path) -> None:
+    StepSyncs.per_step.clear()
+    callbacks = [{"class_path": "test_perf_guards.StepSyncs"}]
+    with HostSyncs():
+        assert _run_fit(workdir, callbacks=callbacks, limit_val_batches=0) == 0
+    steps = StepSyncs.per_step  # steps 0..STEPS-2: each window ends at the next batch start
+    assert len(steps) == STEPS - 1
+    logging_steps = [i for i in range(len(steps)) if (i + 1) % LOG_EVERY == 0]
+    assert [s for i, s in enumerate(steps) if i not in logging_steps] == [0] * (len(steps) - len(logging_steps))
+    # a logging step reads the loss and the accuracy once each, nothing else
+    assert [steps[i] for i in logging_steps] == [2] * len(logging_steps)
+
+
+def test_metrics_update_once_per_batch_and_compute_once_per_epoch_and_logging_step(workdir: Path) -> None:
+    CountingAccuracy.updates = CountingAccuracy.computes = 0
+    metrics = {"class_path": "test_perf_guards.CountingAccuracy"}
+    config = tiny_config(
+        trainer={
+            "max_epochs": 2,
+            "limit_train_batches": STEPS,
+            "limit_val_batches": 3,
+            "num_sanity_val_steps": 0,
+            "log_every_n_steps": LOG_EVERY,
+            "enable_checkpointing": False,
+        }
+    )
+    config["system"]["metrics"] = {"train": {"acc": metrics}, "val": {"acc": metrics}}
+    assert main(["fit", "--config", str(write_config(workdir / "perf.yaml", config))]) == 0
+    epochs, train_batches, val_batches = 2, STEPS, 3
+    logging_steps = (epochs * train_batches) // LOG_EVERY
+    assert CountingAccuracy.updates == epochs * (train_batches + val_batches)
+    # train: one batch value per logging step and one epoch value; val: one epoch value
+    assert CountingAccuracy.computes == logging_steps + epochs + epochs
+
+
+def _imported_by(*args: str) -> set[str]:
+    code = (
+        "import sys\n"
+        "sys.argv = ['lightcli', *sys.argv[1:]]\n"
+        "from lightcli.cli import run\n"
+        "try:\n    run()\nexcept SystemExit:\n    pass\n"
+        "sys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=subprocess_env(), cwd=REPO, check=True
+    )
+    assert "usage:" in proc.stdout
+    return set(proc.stderr.rsplit("MODULES ", 1)[1].split())
+
+
+HEAVY_UNUSED_BY_HELP = ("sklearn", "optuna", "matplotlib", "lightcli.sweep", "lightcli.schema", "lightcli.completion")
+
+
+def test_help_does_not_import_tools_or_datasets() -> None:
+    modules = _imported_by("--help")
+    assert sorted(m for m in modules if m.split(".")[0] in HEAVY_UNUSED_BY_HELP or m in HEAVY_UNUSED_BY_HELP) == []
+
+
+def _callbacks_config(n: int, bad: int | None = None) -> dict[str, Any]:
+    callback = {
+        "class_path": "pytorch_lightning.callbacks.LearningRateMonitor",
+        "init_args": {"logging_interval": "step"},
+    }
+    callbacks = [dict(callback, init_args=dict(callback["init_args"])) for _ in range(n)]
+    if bad is not None:
+        callbacks[bad]["init_args"]["logging_interval"] = 7
+    return tiny_config(trainer={"callbacks": callbacks})
+
+
+def _dict_copies_while_building(path: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    """The number of dicts deep-copied while parsing ``path`` and building its objects (a measure of work)."""
+    count = 0
+    inner = copy._deepcopy_dispatch[dict]  # type: ignore[attr-defined]
+
+    def counting(value: Any, memo: Any, deepcopy: Any = copy.deepcopy) -> Any:
+        nonlocal count
+        count += 1
+        return inner(value, memo, deepcopy)
+
+    with monkeypatch.context() as patch:
+        patch.setitem(copy._deepcopy_dispatch, dict, counting)  # type: ignore[attr-defined]
+        LightCLI(args=["--config", str(path)], run=False)
+    return count
+
+
+def test_a_long_callback_list_parses_in_linear_time(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    short = _dict_copies_while_building(write_config(workdir / "short.yaml", _callbacks_config(20)), monkeypatch)
+    long = _dict_copies_while_building(write_config(workdir / "long.yaml", _callbacks_config(200)), monkeypatch)
+    assert parsing.installed()
+    assert long / short < 12  # 10x the entries, at most ~10x the copies (jsonargparse alone: ~60x)
+
+
+def test_a_wrong_type_deep_inside_a_1000_callback_list_is_still_rejected(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(workdir / "many.yaml", _callbacks_config(1000, bad=997))
+    assert main(["fit", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "logging_interval" in err
+    assert not (workdir / "runs").exists()
+
+
+def test_hyperparameters_are_the_system_section_as_lightningcli_dumps_it(workdir: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    class Compare(LightCLI):
+        def instantiate_classes(self) -> None:
+            seen["sections"] = parsing.section_dump(self, ("system", "data"))
+            self._dump_config()  # LightningCLI's own: the whole config, checked
+            seen["full"] = {key: self.config_dump.get(key) for key in ("system", "data")}
+            super().instantiate_classes()
+            seen["hparams"] = dict(self.model.hparams)
+
+    path = write_config(workdir / "hp.yaml", tiny_config())
+    Compare(args=["fit", "--config", str(path), "--trainer.fast_dev_run", "true"])
+    assert seen["sections"] == seen["full"]
+    system = seen["full"]["system"]
+    hparams = seen["hparams"]
+    assert hparams.pop("_instantiator") == "pytorch_lightning.cli.instantiate_module"
+    assert hparams == {"_class_path": system["class_path"], **system["init_args"]}
