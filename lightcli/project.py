@@ -8,6 +8,7 @@ at once, naming the file; keep scripts with side effects under ``if __name__ == 
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import sys
 import traceback
@@ -72,9 +73,11 @@ def load_project(folder: str) -> list[str]:
     for name in [m for m in sys.modules if m == PACKAGE or m.startswith(PACKAGE + ".")]:
         del sys.modules[name]  # another project loaded before in this process
     init = root / "__init__.py"
-    spec = importlib.util.spec_from_file_location(
-        PACKAGE, init if init.is_file() else None, submodule_search_locations=[str(root)]
-    )
+    if init.is_file():
+        spec = importlib.util.spec_from_file_location(PACKAGE, init, submodule_search_locations=[str(root)])
+    else:  # a plain folder: a package without __init__.py
+        spec = importlib.machinery.ModuleSpec(PACKAGE, None, is_package=True)
+        spec.submodule_search_locations = [str(root)]
     assert spec is not None
     package = importlib.util.module_from_spec(spec)
     sys.modules[PACKAGE] = package
