@@ -137,7 +137,7 @@ class FileWriter(Callback):
         self.directory.mkdir(parents=True, exist_ok=True)
         self._count = 0
 
-    def on_predict_batch_end(  # noqa: PLR0917 - Lightning's hook signature
+    def on_predict_batch_end(
         self,
         trainer: pl.Trainer,
         pl_module: pl.LightningModule,
@@ -241,7 +241,7 @@ class TableWriter(Callback):
             )
         return flat
 
-    def on_predict_batch_end(  # noqa: PLR0917 - Lightning's hook signature
+    def on_predict_batch_end(
         self,
         trainer: pl.Trainer,
         pl_module: pl.LightningModule,
