@@ -70,11 +70,12 @@ class _Built(Exception):
     """Carries the parser out of LightCLI's constructor, before any parsing."""
 
 
-def build_subcommand_parser(subcommand: str = "fit") -> Any:
+def build_subcommand_parser(subcommand: str = "fit", root: bool = False) -> Any:
     """Builds the parser of ``lightcli <subcommand>`` exactly as the CLI does, without parsing anything.
 
     Args:
         subcommand: One of fit, validate, test, predict.
+        root: Return the whole ``lightcli`` parser (which takes the subcommand first) instead.
     """
     from lightcli.cli import LightCLI
 
@@ -85,11 +86,11 @@ def build_subcommand_parser(subcommand: str = "fit") -> Any:
     try:
         _ParserOnly(args=[subcommand])
     except _Built as built:
-        root = built.args[0]
+        parser = built.args[0]
     else:  # pragma: no cover - parse_arguments is always called
         raise RuntimeError("LightCLI did not build a parser")
-    parsers = getattr(root, "_subcommands_action", None)
-    return parsers._name_parser_map[subcommand] if parsers is not None else root
+    parsers = getattr(parser, "_subcommands_action", None)
+    return parsers._name_parser_map[subcommand] if parsers is not None and not root else parser
 
 
 def _safe_to_import(path: Path) -> bool:

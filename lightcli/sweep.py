@@ -31,6 +31,7 @@ import os
 import subprocess
 import sys
 import time
+import traceback
 import warnings
 from pathlib import Path
 from typing import Any
@@ -240,6 +241,22 @@ def _condensed(message: str) -> str:
     return "; ".join(line for line in lines if line and not line.startswith(skip))
 
 
+def _explained(args: list[str]) -> str | None:
+    """The problems as ``lightcli fit`` reports them (key, expected, got, fix), when it can say."""
+    try:
+        from lightcli.errors import ParseFailure, explain
+        from lightcli.schema import build_subcommand_parser
+
+        argv = ["fit", *args]
+        try:
+            build_subcommand_parser("fit", root=True).parse_args(argv)
+        except ParseFailure as failure:
+            return "; ".join(str(problem) for problem in explain(failure, argv, ["fit"]).problems)
+    except Exception:  # explaining must never hide the error itself
+        return None
+    return None
+
+
 def check(parser: Any, args: list[str]) -> str | None:
     """The fit parser's complaint about these arguments, or None when they parse."""
     from jsonargparse import ArgumentError
@@ -247,7 +264,7 @@ def check(parser: Any, args: list[str]) -> str | None:
     try:
         parser.parse_args(args)
     except ArgumentError as error:
-        return _condensed(str(error))
+        return _explained(args) or _condensed(str(error))
     return None
 
 
@@ -270,7 +287,8 @@ def check_space(parser: Any, space: SearchSpace, fit_args: list[str]) -> None:
             raise _fail(
                 space.source,
                 f"params.{key}",
-                f"expected values that `lightcli fit` accepts, got {json.dumps(value)}, which fails with: {problem}. Fix the range or choices.",
+                f"expected values that `lightcli fit` accepts, got {json.dumps(value)}. Fix the range or choices; "
+                f"lightcli fit says: {problem if problem.endswith(('.', '?')) else problem + '.'}",
             )
 
 
@@ -404,7 +422,11 @@ def _objective(
                 contextlib.redirect_stdout(log),
                 contextlib.redirect_stderr(log),
             ):
-                cli = _TrialCLI(["fit", *args], callbacks)
+                try:
+                    cli = _TrialCLI(["fit", *args], callbacks)
+                except (Exception, SystemExit):
+                    traceback.print_exc()  # into output.log
+                    raise
         except KeyboardInterrupt:
             trial.set_user_attr("interrupted", True)
             raise
@@ -613,7 +635,14 @@ def _launch_workers(
 def main(args: list[str]) -> int:
     """Runs ``lightcli sweep`` with its arguments and returns the exit code (2 on bad input)."""
     options, fit_args = _parse(args)
-    import optuna
+    try:
+        import optuna
+    except ImportError:
+        print(
+            "lightcli sweep: expected Optuna, got none installed. Install it: pip install 'lightcli[sweep]'.",
+            file=sys.stderr,
+        )
+        return 2
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats, stale trials
@@ -646,4 +675,6 @@ def main(args: list[str]) -> int:
         return 130
     if not options.no_summary:
         print(summary(study, space, options.top))
+    if code == 0 and not any(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)):
+        return 1  # every trial failed: the summary says why
     return code
