@@ -28,7 +28,7 @@ from lightcli.checkpointing import (
     use_atomic_checkpoints,
 )
 from lightcli.console import ProgressBar, metrics_table, quiet
-from lightcli.errors import ConfigErrors, StrictParser, building, run_reported, static_problems
+from lightcli.errors import ConfigErrors, StrictParser, building, naming, run_reported, static_problems
 from lightcli.parsing import SectionInstantiator, install
 from lightcli.parsing import SectionInstantiator, install
 from lightcli.system import System
@@ -254,7 +254,8 @@ class LightCLI(LightningCLI):
             self.config_init = self.parser.instantiate_classes(self.config)
         self.datamodule = self._get(self.config_init, "data")
         self.model = self._get(self.config_init, "system")
-        self.trainer = self.instantiate_trainer()
+        with naming("trainer", "a Trainer"):  # e.g. an accelerator this machine lacks
+            self.trainer = self.instantiate_trainer()
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
         """Builds the trainer, with lightcli's progress bar unless the progress bar is disabled."""

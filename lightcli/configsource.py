@@ -133,9 +133,9 @@ def read_sources(args: list[str]) -> Sources:
                 )
                 continue
         name, has_value, value = arg.partition("=")
+        if name.endswith(".help") and not has_value and i < len(args) and not args[i].startswith("-"):
+            i += 1  # --system.help lightcli.MLP: the class whose help to print
         if name in _NO_VALUE_OPTIONS or name.endswith(".help"):
-            if name == "--print_config" and has_value:
-                continue
             continue
         key = name[2:]
         if not has_value:

@@ -32,6 +32,7 @@ __all__ = [
     "StrictParser",
     "building",
     "explain",
+    "naming",
     "preflight",
     "run_reported",
     "static_problems",
@@ -251,11 +252,18 @@ def static_problems(config: Any, subcommand: str | None) -> list[Problem]:
     init = system.get("init_args") if system is not None and hasattr(system, "get") else None
     if init is None:
         return []
+    from lightcli.system import System
+
+    cls: Any = System
+    with contextlib.suppress(Exception):
+        cls = resolve_class(str(system.get("class_path") or "lightcli.System"))
+    own_step = getattr(cls, "training_step", None) is System.training_step  # else the subclass may not need these
+    own_optimizers = getattr(cls, "configure_optimizers", None) is System.configure_optimizers
     problems: list[Problem] = []
     has_data = config.get("data") is not None
     loaders = init.get("dataloaders")
     if subcommand == "fit":
-        if init.get("criterion") is None:
+        if own_step and init.get("criterion") is None:
             problems.append(
                 Problem(
                     "system.criterion",
@@ -264,7 +272,7 @@ def static_problems(config: Any, subcommand: str | None) -> list[Problem]:
                     "Set it, e.g. criterion: {class_path: torch.nn.CrossEntropyLoss}.",
                 )
             )
-        if init.get("optimizer") is None:
+        if own_optimizers and init.get("optimizer") is None:
             problems.append(
                 Problem(
                     "system.optimizer",
@@ -284,7 +292,12 @@ def static_problems(config: Any, subcommand: str | None) -> list[Problem]:
             )
         )
     scheduler = init.get("scheduler")
-    if subcommand == "fit" and scheduler is not None and scheduler.get("monitor") in (None, "None", "null", ""):
+    if (
+        own_optimizers
+        and subcommand == "fit"
+        and scheduler is not None
+        and scheduler.get("monitor") in (None, "None", "null", "")
+    ):
         path = scheduler.get("scheduler.class_path") if hasattr(scheduler, "get") else None
         with contextlib.suppress(Exception):
             if isinstance(path, str) and issubclass(resolve_class(path), ReduceLROnPlateau):
@@ -345,6 +358,20 @@ def building(parser: Any, config: Any, subcommand: str | None) -> Iterator[None]
 
 
 _TRACEBACK_FIX = f"Check its init_args ({TRACEBACK_ENV_VAR}=1 shows the traceback)."
+
+
+@contextlib.contextmanager
+def naming(key: str, what: str) -> Iterator[None]:
+    """Turns an exception raised while building ``what`` into a :class:`ComponentError` naming ``key``."""
+    try:
+        yield
+    except (ComponentError, SystemExit, KeyboardInterrupt):
+        raise
+    except Exception as error:
+        fix = f"Check the {key} settings ({TRACEBACK_ENV_VAR}=1 shows the traceback)."
+        raise ComponentError(
+            Problem(key, f"{what} that builds", f"{type(error).__name__}: {_first_line(error)}", fix)
+        ) from error
 
 
 def _first_line(error: BaseException) -> str:

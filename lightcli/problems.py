@@ -90,6 +90,11 @@ def _union_args(hint: Any) -> tuple[Any, ...] | None:
 def describe_type(hint: Any) -> str:
     """A short English description of what a type hint accepts."""
     args = _union_args(hint)
+    literals = [a for a in args or () if typing.get_origin(a) is Literal]
+    if args is not None and len(literals) > 1 and len(literals) == len([a for a in args if a is not type(None)]):
+        options = [o for a in literals for o in typing.get_args(a)]
+        text = "one of " + ", ".join(repr(o) if isinstance(o, str) else str(o) for o in options)
+        return f"{text} or null" if type(None) in args else text
     if args is not None:
         parts = [describe_type(a) for a in args if a is not type(None)]
         text = " or ".join(dict.fromkeys(parts))

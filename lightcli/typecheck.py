@@ -195,6 +195,12 @@ class Checker:
 
     def _union(self, value: Any, hint: Any, key: str, default_class: Any) -> list[Problem]:
         args = typing.get_args(hint)
+        literals = [a for a in args if typing.get_origin(a) is Literal]
+        if len(literals) > 1 and len(literals) == len([a for a in args if a is not type(None)]):
+            options = tuple(o for a in literals for o in typing.get_args(a))
+            if value is None and type(None) in args:
+                return []
+            return self._literal(value, Literal[options], key)
         if value is None and type(None) in args:
             return []
         tried: list[tuple[tuple[int, int], list[Problem]]] = []
