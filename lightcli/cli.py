@@ -24,6 +24,7 @@ from lightcli.checkpointing import (
     GracefulStop,
     RandomState,
     ResumeOverrides,
+    check_weights_fit,
     config_changes,
     use_atomic_checkpoints,
 )
@@ -258,7 +259,13 @@ class LightCLI(LightningCLI):
             self.trainer = self.instantiate_trainer()
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
-        """Builds the trainer, with lightcli's progress bar unless the progress bar is disabled."""
+        """Builds the trainer, with lightcli's progress bar unless the progress bar is disabled.
+
+        Adds the run directory's callbacks, checkpoints every epoch to ``<run>/checkpoints`` (with
+        ``last.ckpt``) unless a ModelCheckpoint is given, and writes checkpoints atomically.
+        """
+        if self._changes:  # a resumed fit with changed values: the weights must still fit the model
+            check_weights_fit(self.model, self.config[self.subcommand].ckpt_path, self._changes)
         callbacks = [self._get(self.config_init, c) for c in self._parser(self.subcommand).callback_keys]
         config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
         given = config.get("callbacks") or []
