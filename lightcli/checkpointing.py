@@ -33,6 +33,7 @@ __all__ = [
     "RandomState",
     "ResumeOverrides",
     "atomic_save",
+    "check_weights_fit",
     "checkpoint_position",
     "config_changes",
 ]
@@ -99,7 +100,7 @@ def checkpoint_position(path: str | Path) -> tuple[int, int, int]:
 
     The last number is 0 for a checkpoint saved at the end of an epoch.
     """
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
     done = int(progress.get("current", {}).get("completed", 0))
     mid_epoch = 0 if progress.get("is_last_batch", True) else done
@@ -319,3 +320,30 @@ class ResumeOverrides(Callback):
             for config in trainer.lr_scheduler_configs:
                 if hasattr(config.scheduler, "base_lrs"):
                     config.scheduler.base_lrs = [changed["lr"] for _ in config.scheduler.base_lrs]
+
+
+def check_weights_fit(model: torch.nn.Module, ckpt_path: str | Path, changes: dict[str, tuple[Any, Any]]) -> None:
+    """Raises a ConfigError naming the changed model keys when the checkpoint's weights do not fit ``model``.
+
+    Changing the model on resume is fine as long as the weights still load (dropout, activation...);
+    a change of shape is reported before anything runs, instead of a state-dict traceback mid-setup.
+    """
+    from lightcli.system import ConfigError
+
+    stored = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True).get("state_dict", {})
+    current = model.state_dict()
+    misfits = [
+        name
+        for name in sorted(set(stored) | set(current))
+        if name not in stored or name not in current or tuple(stored[name].shape) != tuple(current[name].shape)
+    ]
+    if not misfits:
+        return
+    model_changes = {k: v for k, v in changes.items() if k.startswith("system.model")}
+    key, (old, new) = next(iter(model_changes.items()), (misfits[0], ("its weights", "another model")))
+    raise ConfigError(
+        f"{key}: expected {old!r} (the value {ckpt_path} was trained with), got {new!r}. "
+        f"The checkpoint's weights do not fit the changed model ({', '.join(misfits[:3])}"
+        f"{', ...' if len(misfits) > 3 else ''}): resume with the checkpoint's model, "
+        "or start a new run without --ckpt_path."
+    )
