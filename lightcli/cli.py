@@ -264,8 +264,6 @@ class LightCLI(LightningCLI):
         Adds the run directory's callbacks, checkpoints every epoch to ``<run>/checkpoints`` (with
         ``last.ckpt``) unless a ModelCheckpoint is given, and writes checkpoints atomically.
         """
-        if self._changes:  # a resumed fit with changed values: the weights must still fit the model
-            check_weights_fit(self.model, self.config[self.subcommand].ckpt_path, self._changes)
         callbacks = [self._get(self.config_init, c) for c in self._parser(self.subcommand).callback_keys]
         config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
         given = config.get("callbacks") or []
@@ -288,6 +286,11 @@ class LightCLI(LightningCLI):
         trainer = self._instantiate_trainer(config, callbacks)
         use_atomic_checkpoints(trainer)
         return trainer
+
+    def before_fit(self) -> None:
+        """Checks that the weights of a resumed checkpoint still fit a model changed on the command line."""
+        if self._changes:
+            check_weights_fit(self.model, self.config[self.subcommand].ckpt_path, self._changes)
 
     def after_fit(self) -> None:
         """Prints the final epoch's metrics."""
