@@ -31,7 +31,6 @@ from lightcli.checkpointing import (
 from lightcli.console import ProgressBar, metrics_table, quiet
 from lightcli.errors import ConfigErrors, StrictParser, building, naming, run_reported, static_problems
 from lightcli.parsing import SectionInstantiator, install
-from lightcli.parsing import SectionInstantiator, install
 from lightcli.system import System
 
 __all__ = ["SUBCOMMANDS", "TOOLS", "LightCLI", "main", "run"]
