@@ -233,3 +233,20 @@ def test_hyperparameters_are_the_system_section_as_lightningcli_dumps_it(workdir
     hparams = seen["hparams"]
     assert hparams.pop("_instantiator") == "pytorch_lightning.cli.instantiate_module"
     assert hparams == {"_class_path": system["class_path"], **system["init_args"]}
+
+
+@pytest.mark.parametrize(("args", "built"), [(["--help"], 0), (["fit", "--help"], 1), (["validate", "--help"], 1)])
+def test_only_the_requested_subcommand_parser_is_built(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str], built: int
+) -> None:
+    calls: list[str] = []
+    original = LightCLI._prepare_subcommand_parser
+
+    def counting(self: LightCLI, klass: type, subcommand: str, **kwargs: Any) -> Any:
+        calls.append(subcommand)
+        return original(self, klass, subcommand, **kwargs)
+
+    monkeypatch.setattr(LightCLI, "_prepare_subcommand_parser", counting)
+    assert main(args) == 0
+    assert "usage:" in capsys.readouterr().out
+    assert calls == args[:built]
