@@ -141,3 +141,22 @@ def test_values_given_on_resume_win_over_the_checkpoint_and_are_reported(
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["optimizer_states"][0]["param_groups"][0]["lr"] == 0.5
     assert ckpt["hyper_parameters"]["optimizer"]["init_args"]["lr"] == 0.5
+
+
+def test_changed_model_that_no_longer_fits_the_checkpoint_is_a_clear_error(
+    cli, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli("fit", "--config", write_config(workdir / "tiny.yaml", tiny_config())) == 0
+    run = workdir / "runs" / "tiny" / "version_0"
+    before = {p.name: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    args = ["--config", "runs/tiny/version_0/config.yaml", "--ckpt_path", "last"]
+    args += ["--system.model.init_args.hidden", "[32]"]
+    assert cli("fit", *args) == 2
+    assert capsys.readouterr().err == (
+        "error: system.model.init_args.hidden: expected [16] (the value runs/tiny/version_0/checkpoints/last.ckpt "
+        "was trained with), got [32]. The checkpoint's weights do not fit the changed model (model.1.bias, "
+        "model.1.weight, model.3.weight): resume with the checkpoint's model, or start a new run without "
+        "--ckpt_path.\n"
+    )
+    assert {p.name: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # the run is untouched
