@@ -21,8 +21,10 @@ _SHOWN = 8
 class Weights:
     """Weights to load into ``system.model`` (or one of its sub-modules) when the System is built.
 
-    Loaded before training, validation, testing or prediction starts; a checkpoint given with
-    ``--ckpt_path`` is restored afterwards and wins.
+    Loaded when the System is built, before training, validation, testing or prediction starts; a
+    checkpoint given with ``--ckpt_path`` is restored afterwards and wins. A run's checkpoint remembers
+    this setting, so the file must still exist when that checkpoint is used, unless
+    ``--system.weights null`` is given.
     """
 
     path: str | None
@@ -76,7 +78,8 @@ def _read(path: str) -> dict[str, torch.Tensor]:
         what = "a folder" if file.is_dir() else "no such file"
         raise config_error(
             f"{_KEY}.path: expected a weights file (a state dict or a Lightning checkpoint), got {path!r} ({what}). "
-            "Give the path of a file saved by torch.save or of a .ckpt of an earlier run."
+            "Give the path of a file saved by torch.save or of a .ckpt of an earlier run "
+            "(or --system.weights null when --ckpt_path holds the weights)."
         )
     try:
         content = torch.load(file, map_location="cpu", weights_only=True)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
-from conftest import tiny_config, write_config
+from conftest import subprocess_env, tiny_config, write_config
 
 FREEZER = "lightcli.freezer.Freezer"
 
@@ -137,3 +139,47 @@ def test_nothing_to_freeze_is_an_error(cli, workdir: Path, capsys: pytest.Captur
         "trainer.callbacks.Freezer.names, prefixes: expected what to freeze, got neither. "
         "Set prefixes (module names, e.g. [backbone]) or names (parameter names)."
     ) in err
+
+
+SAVE_PER_RANK = """
+import torch
+from pytorch_lightning.callbacks import Callback
+
+
+class SavePerRank(Callback):
+    \"\"\"Saves each process's copy of the model at the end of training.\"\"\"
+
+    def on_train_end(self, trainer, pl_module):
+        torch.save(pl_module.model.state_dict(), f"rank{trainer.global_rank}.pt")
+"""
+
+
+def test_ddp_freezes_then_trains_in_sync(workdir: Path) -> None:
+    """Under DDP the frozen parameters stay registered with DDP: once unfrozen, they train in sync."""
+    (workdir / "code").mkdir()
+    (workdir / "code" / "ranks.py").write_text(SAVE_PER_RANK)
+    config = config_with(workdir, {"prefixes": ["1"], "until_epoch": 1}, {"every_n_epochs": 1}, max_epochs=2)
+    ddp = ["--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu"]
+    ranks = ["--trainer.callbacks+=project.ranks.SavePerRank"]
+    result = subprocess.run(
+        [sys.executable, "-m", "lightcli", "fit", "--project", "code", "--config", str(config), *ddp, *ranks],
+        check=False,
+        cwd=workdir,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout.count("Freezer: froze 2 parameter tensors (1,040 values) until epoch 1: 1.weight, 1.bias\n") == 1
+    )
+    start = torch.load(workdir / "start.pt", weights_only=True)
+    # limit_train_batches 4 counts per process: 4 optimizer steps per epoch
+    first, second = (model_state(workdir / "ckpts" / f"epoch={e}-step={4 * (e + 1)}.ckpt") for e in (0, 1))
+    assert torch.equal(first["1.weight"], start["1.weight"])
+    assert not torch.equal(first["3.weight"], start["3.weight"])
+    assert not torch.equal(second["1.weight"], start["1.weight"])
+    rank0, rank1 = (torch.load(workdir / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    for name in rank0:  # each process saw different batches: equal weights mean the gradients were averaged
+        assert torch.allclose(rank0[name], rank1[name], atol=1e-6), name

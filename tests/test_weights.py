@@ -120,7 +120,8 @@ def test_missing_file_is_an_error(cli, workdir: Path, capsys: pytest.CaptureFixt
     err = error(cli, workdir, capsys, {"path": "nope.pt"})
     assert (
         "system.weights.path: expected a weights file (a state dict or a Lightning checkpoint), got 'nope.pt' "
-        "(no such file). Give the path of a file saved by torch.save or of a .ckpt of an earlier run."
+        "(no such file). Give the path of a file saved by torch.save or of a .ckpt of an earlier run "
+        "(or --system.weights null when --ckpt_path holds the weights)."
     ) in err
 
 
