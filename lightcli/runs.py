@@ -101,13 +101,17 @@ def find_run_of_config(config_file: str | Path) -> Path | None:
 
 
 def last_checkpoint(run_dir: str | Path) -> Path | None:
-    """The checkpoint to resume a run from: ``checkpoints/last.ckpt``, else its newest ``.ckpt`` file."""
-    folder = Path(run_dir) / CHECKPOINTS
-    last = folder / "last.ckpt"
-    if last.is_file():
-        return last
-    found = sorted(folder.glob("*.ckpt"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
-    return found[-1] if found else None
+    """The checkpoint to resume a run from.
+
+    The newest of ``checkpoints/last.ckpt`` and the ``hpc_ckpt_<n>.ckpt`` files Lightning writes into
+    the run directory before a SLURM requeue; without any, the newest ``.ckpt`` in ``checkpoints/``.
+    """
+    run_dir = Path(run_dir)
+    folder = run_dir / CHECKPOINTS
+    candidates = [p for p in [folder / "last.ckpt", *run_dir.glob("hpc_ckpt_*.ckpt")] if p.is_file()]
+    if not candidates and folder.is_dir():
+        candidates = list(folder.glob("*.ckpt"))
+    return max(candidates, key=lambda p: p.stat().st_mtime_ns) if candidates else None
 
 
 def run_dir_from_launcher() -> Path | None:

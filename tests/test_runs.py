@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import socket
 import subprocess
 from pathlib import Path
@@ -166,3 +167,19 @@ def test_rerun_from_saved_config_reproduces_metrics_bit_for_bit(cli, workdir: Pa
     b = torch.load(second / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert (second / "command.txt").read_text() == f"lightcli fit --config {first / 'config.yaml'}\n"
+
+
+def test_last_checkpoint_prefers_the_newest_of_last_and_slurm_requeue_checkpoints(tmp_path: Path) -> None:
+    run = tmp_path / "runs" / "x" / "version_0"
+    (run / "checkpoints").mkdir(parents=True)
+    assert last_checkpoint(run) is None
+    epoch = run / "checkpoints" / "epoch=0-step=4.ckpt"
+    epoch.write_bytes(b"")
+    assert last_checkpoint(run) == epoch  # no last.ckpt: the newest checkpoint
+    last = run / "checkpoints" / "last.ckpt"
+    last.write_bytes(b"")
+    assert last_checkpoint(run) == last
+    hpc = run / "hpc_ckpt_1.ckpt"  # written by Lightning on SLURM's requeue signal, into the run directory
+    hpc.write_bytes(b"")
+    os.utime(hpc, ns=(last.stat().st_mtime_ns + 10**9,) * 2)
+    assert last_checkpoint(run) == hpc
