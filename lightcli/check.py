@@ -305,7 +305,7 @@ def describe(value: Any) -> str:
 
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
-    return text.splitlines()[0] if text else "(no message)"
+    return text.splitlines()[0].rstrip(".!") if text else "(no message)"
 
 
 def _raised(key: str, expected: str, error: BaseException, fix: str) -> Problem:

@@ -95,7 +95,7 @@ def preflight(argv: list[str], subcommands: list[str]) -> None:
             )
         return
     before = argv[:position]
-    if any(a == "--config" or a.startswith(("--config=", "-c")) for a in before):
+    if any(a == "--config" or a.startswith(("--config=", "-c")) for a in before) and not _top_level_config(before):
         raise ConfigErrors(
             [
                 Problem(
@@ -115,6 +115,17 @@ def preflight(argv: list[str], subcommands: list[str]) -> None:
             problems.append(Problem(key, *blocked, origin=sources.origin(key)))
     if problems:
         raise ConfigErrors(problems)
+
+
+def _top_level_config(before: list[str]) -> bool:
+    """Whether the config files before the subcommand are jsonargparse top-level ones (``fit:`` keys)."""
+    paths = [a.split("=", 1)[1] for a in before if a.startswith("--config=")]
+    paths += [before[i + 1] for i, a in enumerate(before[:-1]) if a in ("--config", "-c")]
+    contents = [load_file(p)[0] for p in paths]
+    return bool(contents) and all(isinstance(c, dict) and any(k in c for k in _SUBCOMMAND_KEYS) for c in contents)
+
+
+_SUBCOMMAND_KEYS = ("fit", "validate", "test", "predict")
 
 
 # -- after a parse failure --------------------------------------------------------------------------------
@@ -376,7 +387,7 @@ def naming(key: str, what: str) -> Iterator[None]:
 
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
-    return text.splitlines()[0] if text else "(no message)"
+    return text.splitlines()[0].rstrip(".!") if text else "(no message)"
 
 
 def _component_key(tree: Any, cls: type) -> str | None:
