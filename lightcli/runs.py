@@ -58,7 +58,12 @@ _PACKAGES = ("torch", "pytorch-lightning", "lightning", "jsonargparse", "torchme
 
 @dataclass
 class RunOptions:
-    """Where the run directory goes: ``<root>/<name>/version_<n>``."""
+    """Where the run directory goes: ``<root>/<name>/version_<n>``.
+
+    Attributes:
+        name: Name of the run; defaults to the first config file's name (``configs/digits.yaml`` -> ``digits``).
+        root: Directory that holds all runs.
+    """
 
     name: str | None = None
     """Name of the run; defaults to the first config file's name (``configs/digits.yaml`` -> ``digits``)."""
