@@ -17,7 +17,7 @@ import torch
 
 from lightcli.adapters import AdapterError
 from lightcli.cli import SUBCOMMANDS, LightCLI
-from lightcli.errors import ConfigErrors, Problem, building, run_reported, static_problems
+from lightcli.errors import ConfigErrors, Problem, building, check_optimizers, run_reported, static_problems
 from lightcli.system import ConfigError
 
 __all__ = ["MODES", "main", "push_batches"]
@@ -135,7 +135,10 @@ def push_batches(system: Any, datamodule: Any, subcommand: str) -> tuple[list[Pr
 
 def _optimizers(system: Any) -> list[Problem]:
     try:
+        check_optimizers(system, "fit")
         system.configure_optimizers()
+    except ConfigErrors as errors:
+        return errors.problems
     except ConfigError as error:
         return [_from_message(str(error))]
     except Exception as error:

@@ -29,7 +29,15 @@ from lightcli.checkpointing import (
     use_atomic_checkpoints,
 )
 from lightcli.console import ProgressBar, metrics_table, quiet
-from lightcli.errors import ConfigErrors, StrictParser, building, naming, run_reported, static_problems
+from lightcli.errors import (
+    ConfigErrors,
+    StrictParser,
+    building,
+    check_optimizers,
+    naming,
+    run_reported,
+    static_problems,
+)
 from lightcli.parsing import SectionInstantiator, install
 from lightcli.system import System
 
@@ -254,6 +262,7 @@ class LightCLI(LightningCLI):
             self.config_init = self.parser.instantiate_classes(self.config)
         self.datamodule = self._get(self.config_init, "data")
         self.model = self._get(self.config_init, "system")
+        check_optimizers(self.model, self.subcommand)  # a bad lr fails now, not after the run started
         with naming("trainer", "a Trainer"):  # e.g. an accelerator this machine lacks
             self.trainer = self.instantiate_trainer()
 

@@ -148,6 +148,7 @@ def read_sources(args: list[str]) -> Sources:
             i += 1
         if key.endswith("+"):
             sources.skipped.add(key[:-1])
+            sources.origins[key[:-1]] = COMMAND_LINE
             continue
         if key == "config":
             _merge_file(sources, value)

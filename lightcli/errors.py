@@ -31,6 +31,7 @@ __all__ = [
     "Problem",
     "StrictParser",
     "building",
+    "check_optimizers",
     "explain",
     "naming",
     "preflight",
@@ -244,7 +245,7 @@ def _fallback(failure: ParseFailure, sources: Sources | None = None) -> Problem:
             names, "a value (required)", "nothing", f"Set {names} in the config or on the command line.", origin
         )
     return Problem(
-        key, "a valid value", leaf.rstrip("."), "See `lightcli <subcommand> --help` for the accepted values.", origin
+        key, "a valid value", leaf.rstrip("."), "Check the value; `--help` after the subcommand lists what is accepted.", origin
     )
 
 
@@ -302,6 +303,24 @@ def static_problems(config: Any, subcommand: str | None) -> list[Problem]:
                 f"Set system.dataloaders.{mode} (e.g. class_path: lightcli.Loader) or pass --data.",
             )
         )
+    ckpt = config.get("ckpt_path")
+    if (
+        isinstance(ckpt, str)
+        and ckpt not in ("last", "best", "hpc")
+        and "://" not in ckpt
+        and not ckpt.startswith("registry")
+    ):
+        from pathlib import Path
+
+        if not Path(ckpt).is_file():
+            problems.append(
+                Problem(
+                    "ckpt_path",
+                    "an existing checkpoint file",
+                    f"{ckpt!r} (no such file)",
+                    "Check the path; checkpoints are under runs/<name>/version_<n>/checkpoints/.",
+                )
+            )
     scheduler = init.get("scheduler")
     if (
         own_optimizers
@@ -321,6 +340,35 @@ def static_problems(config: Any, subcommand: str | None) -> list[Problem]:
                     )
                 )
     return problems
+
+
+def check_optimizers(system: Any, subcommand: str | None) -> None:
+    """Builds the optimizer and scheduler of a :class:`~lightcli.System` before ``fit`` starts (then drops them).
+
+    A bad value (``lr: -1``) fails here, named by its key, instead of after the run has started.
+
+    Raises:
+        ConfigErrors: naming ``system.optimizer`` or ``system.scheduler.scheduler``.
+    """
+    from lightcli.system import System
+
+    if subcommand != "fit" or not isinstance(system, System):
+        return
+    if type(system).configure_optimizers is not System.configure_optimizers or system.optimizer_factory is None:
+        return
+    fix = f"Check its init_args ({TRACEBACK_ENV_VAR}=1 shows the traceback)."
+    try:
+        optimizer = system.optimizer_factory(system.parameters())
+    except Exception as error:
+        got = f"{type(error).__name__}: {_first_line(error)}"
+        raise ConfigErrors([Problem("system.optimizer", "an optimizer that builds", got, fix)]) from error
+    if system.scheduler is None:
+        return
+    try:
+        system.scheduler.scheduler(optimizer)
+    except Exception as error:
+        got = f"{type(error).__name__}: {_first_line(error)}"
+        raise ConfigErrors([Problem("system.scheduler.scheduler", "a scheduler that builds", got, fix)]) from error
 
 
 # -- building components ----------------------------------------------------------------------------------
