@@ -245,7 +245,11 @@ def _fallback(failure: ParseFailure, sources: Sources | None = None) -> Problem:
             names, "a value (required)", "nothing", f"Set {names} in the config or on the command line.", origin
         )
     return Problem(
-        key, "a valid value", leaf.rstrip("."), "Check the value; `--help` after the subcommand lists what is accepted.", origin
+        key,
+        "a valid value",
+        leaf.rstrip("."),
+        "Check the value; `--help` after the subcommand lists what is accepted.",
+        origin,
     )
 
 

@@ -350,7 +350,11 @@ class Checker:
             try:
                 resolve_class(value)
             except _Unresolved as error:
-                return [self.problem(key, error.expected.replace("importable class path", "importable path"), error.got, error.fix)]
+                return [
+                    self.problem(
+                        key, error.expected.replace("importable class path", "importable path"), error.got, error.fix
+                    )
+                ]
             return []
         if not isinstance(value, dict) or "class_path" not in value:
             return [self._mismatch(value, hint, key)]
