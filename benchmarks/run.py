@@ -185,20 +185,19 @@ def bench_commands(repeats: int) -> list[tuple[str, float, float, bool]]:
 
 
 def torch_free_help() -> list[tuple[str, float, float, bool]]:
-    """Whether ``lightcli --help`` and ``lightcli fit --help`` run without importing torch."""
+    """Whether ``lightcli --help`` and ``lightcli fit --help`` run without importing torch (``-X importtime``)."""
     out = []
     for args in (["--help"], ["fit", "--help"]):
-        code = (
-            "import sys, runpy; sys.argv = ['lightcli', *sys.argv[1:]]\n"
-            "try:\n    from lightcli.cli import run; run()\n"
-            "except SystemExit: pass\n"
-            "sys.stderr.write('TORCH=%d' % ('torch' in sys.modules))\n"
-        )
         proc = subprocess.run(
-            [sys.executable, "-c", code, *args], check=False, capture_output=True, text=True, env=_env(), cwd=ROOT
+            [sys.executable, "-X", "importtime", LIGHTCLI, *args],
+            check=False,
+            capture_output=True,
+            text=True,
+            env=_env(),
+            cwd=ROOT,
         )
-        imported = "TORCH=1" in proc.stderr
-        out.append((f"`lightcli {' '.join(args)}` imports torch (stretch)", float(imported), 0.0, not imported))
+        imported = any(line.rsplit("|", 1)[-1].strip() == "torch" for line in proc.stderr.splitlines())
+        out.append((f"`lightcli {' '.join(args)}` imports torch (stretch: 0)", float(imported), 0.0, not imported))
     return out
 
 
@@ -209,6 +208,7 @@ def main() -> None:
     parser.add_argument("--skip-commands", action="store_true")
     parser.add_argument("--skip-parse", action="store_true")
     parser.add_argument("--parse-n", type=int, nargs="+", default=[1, 10, 100, 1000])
+    parser.add_argument("--parse-repeats", type=int, default=3, help="fresh processes per parse point (N <= 100)")
     args = parser.parse_args()
     import torch
 
@@ -225,7 +225,7 @@ def main() -> None:
     if not args.skip_parse:
         from benchmarks.parse_bench import bench_parse
 
-        targets += bench_parse(args.parse_n)
+        targets += bench_parse(args.parse_n, repeats=args.parse_repeats)
     print("\nTargets:\n")
     rows = [[label, f"{value:.3g}", f"<= {limit:g}", "met" if ok else "MISSED"] for label, value, limit, ok in targets]
     print(_table(["target", "measured", "limit", ""], rows))
