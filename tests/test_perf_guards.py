@@ -250,3 +250,31 @@ def test_only_the_requested_subcommand_parser_is_built(
     assert main(args) == 0
     assert "usage:" in capsys.readouterr().out
     assert calls == args[:built]
+
+
+def test_the_fast_exit_of_lightcli_keeps_every_log_and_checkpoint(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = tiny_config(trainer={"max_epochs": 2, "limit_train_batches": 3, "limit_val_batches": 2})
+    write_config(tmp_path / "tiny.yaml", config)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lightcli", "fit", "--config", "tiny.yaml"],
+        cwd=tmp_path,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "final metrics" in proc.stdout  # printed after fit, flushed before the process ends
+    [run_dir] = [p.parent for p in tmp_path.glob("runs/tiny/version_*/config.yaml")]
+    rows = (run_dir / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    epochs_with_val = {r.split(",")[header.index("epoch")] for r in rows[1:] if r.split(",")[header.index("val/acc")]}
+    assert epochs_with_val == {"0", "1"}
+    [events] = list(run_dir.glob("events.out.tfevents.*"))
+    accumulator = EventAccumulator(str(events))
+    accumulator.Reload()
+    assert [event.step for event in accumulator.Scalars("val/acc")] == [2, 5]
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu")
+    assert (last["epoch"], last["global_step"]) == (1, 6)
