@@ -151,11 +151,16 @@ def _lightcli_modules() -> list[str]:
     return [f"lightcli.{m.name}" for m in pkgutil.iter_modules(lightcli.__path__) if not m.name.startswith("_")]
 
 
-def _collect_classes(module_names: list[str]) -> tuple[dict[type, list[str]], list[str]]:
-    """Maps each public class of the modules to its import paths (shortest first); also returns problems."""
+def _collect_classes(
+    module_names: list[str], project: list[str] | tuple[str, ...] = ()
+) -> tuple[dict[type, list[str]], list[str]]:
+    """Maps each public class of the modules to its import paths (shortest first); also returns problems.
+
+    From the ``project`` modules only the classes they define are taken (not what they import).
+    """
     paths: dict[type, list[str]] = {}
     problems: list[str] = []
-    for name in module_names:
+    for name in [*module_names, *project]:
         try:
             module = importlib.import_module(name)
         except Exception as error:  # a project module that does not import is skipped, not fatal
@@ -166,7 +171,7 @@ def _collect_classes(module_names: list[str]) -> tuple[dict[type, list[str]], li
             if attr.startswith("_"):
                 continue
             value = getattr(module, attr, None)
-            if inspect.isclass(value):
+            if inspect.isclass(value) and (name not in project or value.__module__ == name):
                 paths.setdefault(value, []).append(f"{name}.{attr}")
     for cls, found in paths.items():
         canonical = f"{cls.__module__}.{cls.__qualname__}"
@@ -488,7 +493,7 @@ def build_schema(subcommand: str = "fit", modules: list[str] | None = None) -> d
     if modules is None:
         loaded = sorted(m for m in sys.modules if m == "project" or m.startswith("project."))  # --project
         modules = [*project_modules(Path.cwd()), *loaded]
-    classes, problems = _collect_classes([*LIBRARY_MODULES, *_lightcli_modules(), *modules])
+    classes, problems = _collect_classes([*LIBRARY_MODULES, *_lightcli_modules()], modules)
     builder = _Builder(classes)
     root: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
     for action in parser._actions:
