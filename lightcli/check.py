@@ -71,7 +71,7 @@ def main(args: list[str]) -> int:
     build = "--run" in args
     args = [a for a in args if a != "--run"]
     if not args or args[0] in ("-h", "--help"):
-        print(f"{_USAGE}\n\n{__doc__}")
+        print(f"{_USAGE}\n\n{(__doc__ or '').replace('``', '`')}")
         return 0
     if args[0] not in SUBCOMMANDS:
         from lightcli.problems import suggest

@@ -100,6 +100,8 @@ def describe_type(hint: Any) -> str:
         text = " or ".join(dict.fromkeys(parts))
         return f"{text} or null" if type(None) in args else text
     origin = typing.get_origin(hint)
+    if hint is Any or hint is object:
+        return "any value"
     if hint is type(None) or hint is None:
         return "null"
     if hint is bool:

@@ -48,7 +48,12 @@ def resolve_class(path: str, base: Any = None) -> Any:
         found = {c.__name__: c for c in _subclasses(base)} if isinstance(base, type) else {}
         if path in found:
             return found[path]
-        hint = suggest(path, found)
+        hint = ""
+        for full in ({type_name(c): c.__name__ for c in found.values()}, _common_names()):
+            close = suggest(path, full.values(), prefix="", quote=False).rstrip("?")
+            hint = next((f" Did you mean {k!r}?" for k, v in full.items() if v == close), "")
+            if hint:
+                break
         raise _Unresolved(
             "a full import path such as torch.nn.Linear",
             f"the name {path!r}",
@@ -92,6 +97,28 @@ def resolve_class(path: str, base: Any = None) -> Any:
             else f"Check the name; see `python -c 'import {module_name}; help({module_name})'`.",
         )
     return getattr(module, name)
+
+
+_COMMON_MODULES = (
+    "lightcli",
+    "torch.nn",
+    "torch.optim",
+    "torch.optim.lr_scheduler",
+    "torchmetrics",
+    "pytorch_lightning.callbacks",
+    "pytorch_lightning.loggers",
+)
+
+
+def _common_names() -> dict[str, str]:
+    """``module.Name -> Name`` for the classes of the libraries configs name most."""
+    names: dict[str, str] = {}
+    for module_name in _COMMON_MODULES:
+        module = sys.modules.get(module_name)
+        for name in _public_names(module) if module is not None else ():
+            if inspect.isclass(getattr(module, name, None)):
+                names.setdefault(f"{module_name}.{name}", name)
+    return names
 
 
 def _public_names(module: Any) -> list[str]:
@@ -363,7 +390,7 @@ class Checker:
             return [
                 self.problem(f"{key}.class_path", "an import path string", describe_value(path), "Write module.Class.")
             ]
-        bases = [r for r in (_union_members(returns)) if isinstance(r, type) and r is not object]
+        bases = [r for r in _union_members(returns) if isinstance(r, type) and r not in (object, Any)]
         try:
             cls = resolve_class(path, bases[0] if len(bases) == 1 else None)
         except _Unresolved as error:
