@@ -122,19 +122,22 @@ class FileWriter(Callback):
                 "Use one of these, or the import path of a function that writes the file."
             )
         self.directory = Path(directory) if directory is not None else None
+        """The folder given, or None for the run's log dir."""
         if self.directory is not None:
             _check_writable(f"{key}.directory", self.directory, folder=True)
         self.format = format
+        self.written_to: Path | None = None
+        """The folder of the last predict run."""
         self._count = 0
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """Picks the folder (the run's log dir by default), checks it and creates it before predicting."""
         if stage != "predict":
             return
-        if self.directory is None:
-            self.directory = Path(trainer.log_dir or trainer.default_root_dir) / "predictions"
-        _check_writable("trainer.callbacks.FileWriter.directory", self.directory, folder=True)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        folder = self.directory or Path(trainer.log_dir or trainer.default_root_dir) / "predictions"
+        _check_writable("trainer.callbacks.FileWriter.directory", folder, folder=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.written_to = folder
         self._count = 0
 
     def on_predict_batch_end(
@@ -147,28 +150,29 @@ class FileWriter(Callback):
         dataloader_idx: int = 0,
     ) -> None:
         """Writes one file per sample of the batch."""
-        assert self.directory is not None
+        folder = self.written_to
+        assert folder is not None
         samples = _samples("trainer.callbacks.FileWriter", outputs["pred"])
         names = _identifiers(outputs, len(samples), self._count, trainer)
         self._count += len(samples)
         for name, value in zip(names, samples, strict=True):
             stem = str(name).replace("/", "_").replace("\\", "_")
             if callable(self.format):
-                self.format(value, self.directory / stem)
+                self.format(value, folder / stem)
             elif self.format == "pt":
-                torch.save(value.clone(), self.directory / f"{stem}.pt")
+                torch.save(value.clone(), folder / f"{stem}.pt")
             elif self.format == "npy":
                 import numpy as np
 
-                np.save(self.directory / f"{stem}.npy", value.numpy())
+                np.save(folder / f"{stem}.npy", value.numpy())
             else:
-                (self.directory / f"{stem}.png").write_bytes(_png(value))
+                (folder / f"{stem}.png").write_bytes(_png(value))
 
     def on_predict_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Says where the files are."""
         total = int(trainer.strategy.reduce(torch.tensor(float(self._count)), reduce_op="sum").item())
         if trainer.is_global_zero:
-            print(f"predictions: {total} files in {self.directory}")
+            print(f"predictions: {total} files in {self.written_to}")
 
 
 def _png(value: torch.Tensor) -> bytes:
@@ -213,11 +217,14 @@ class TableWriter(Callback):
 
     def __init__(self, path: str | None = None, max_columns: int = 64) -> None:
         self.path = Path(path) if path is not None else None
+        """The file given, or None for ``predictions.csv`` in the run's log dir."""
         if self.path is not None:
             _check_writable("trainer.callbacks.TableWriter.path", self.path, folder=False)
         if max_columns < 1:
             raise config_error(f"trainer.callbacks.TableWriter.max_columns: expected 1 or more, got {max_columns}.")
         self.max_columns = max_columns
+        self.written_to: Path | None = None
+        """The file of the last predict run."""
         self._rows: list[tuple[Any, list[Any], list[Any]]] = []
         self._count = 0
 
@@ -225,9 +232,8 @@ class TableWriter(Callback):
         """Picks the file (in the run's log dir by default) and checks it can be written, before predicting."""
         if stage != "predict":
             return
-        if self.path is None:
-            self.path = Path(trainer.log_dir or trainer.default_root_dir) / "predictions.csv"
-        _check_writable("trainer.callbacks.TableWriter.path", self.path, folder=False)
+        self.written_to = self.path or Path(trainer.log_dir or trainer.default_root_dir) / "predictions.csv"
+        _check_writable("trainer.callbacks.TableWriter.path", self.written_to, folder=False)
         self._rows = []
         self._count = 0
 
@@ -269,20 +275,21 @@ class TableWriter(Callback):
         self._rows = []
         if not trainer.is_global_zero:
             return
-        assert self.path is not None
+        path = self.written_to
+        assert path is not None
         rows.sort(key=lambda row: _sort_key(row[0]))
         width = max((len(r[1]) for r in rows), default=1)
         target_width = max((len(r[2]) for r in rows), default=0)
         header = ["identifier", *_columns("pred", width), *_columns("target", target_width)]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(self.path.name + ".partial")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
         with partial.open("w", newline="") as file:
             writer = csv.writer(file)
             writer.writerow(header)
             for name, pred, target in rows:
                 writer.writerow([name, *map(_cell, pred), *map(_cell, target)])
-        partial.replace(self.path)
-        print(f"predictions: {len(rows)} rows in {self.path}")
+        partial.replace(path)
+        print(f"predictions: {len(rows)} rows in {path}")
 
 
 def _columns(name: str, width: int) -> list[str]:
