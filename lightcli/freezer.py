@@ -116,7 +116,7 @@ class Freezer(Callback):
         if verb == "unfroze":
             until = "now training"
         shown = _summarize(list(self.frozen), self._resolved)
-        return f"Freezer: {verb} {len(self.frozen)} parameter tensors ({values:,} values) {until}: {shown}"
+        return f"Freezer: {verb} {_count(len(self.frozen), 'parameter tensor')} ({values:,} values) {until}: {shown}"
 
     def _unfreeze_if_over(self, trainer: pl.Trainer) -> None:
         if not self.frozen or not self._is_over(trainer):
@@ -144,6 +144,10 @@ class Freezer(Callback):
         if self._drop_grads:
             for param in self.frozen.values():
                 param.grad = None
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
 
 
 def _summarize(names: list[str], prefixes: list[str], most: int = 8) -> str:

@@ -56,7 +56,9 @@ class LoadReport:
 
     def describe(self, path: str, target: str) -> str:
         """A short text for the console."""
-        lines = [f"weights: loaded {len(self.loaded)} tensors from {path} into {target}"]
+        lines = [
+            f"weights: loaded {len(self.loaded)} tensor{'' if len(self.loaded) == 1 else 's'} from {path} into {target}"
+        ]
         for label, keys in (
             ("missing (kept as initialized)", self.missing),
             ("unexpected (not loaded)", self.unexpected),

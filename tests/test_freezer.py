@@ -78,8 +78,8 @@ def test_frozen_until_step(cli, workdir: Path, capsys: pytest.CaptureFixture[str
     assert not torch.equal(at_4["1.weight"], start["1.weight"])
     assert not torch.equal(at_2["1.bias"], start["1.bias"])  # not chosen: trains all along
     out = capsys.readouterr().out
-    assert "Freezer: froze 1 parameter tensors (1,024 values) until step 2: 1.weight\n" in out
-    assert "Freezer: unfroze 1 parameter tensors (1,024 values) at step 2: 1.weight\n" in out
+    assert "Freezer: froze 1 parameter tensor (1,024 values) until step 2: 1.weight\n" in out
+    assert "Freezer: unfroze 1 parameter tensor (1,024 values) at step 2: 1.weight\n" in out
 
 
 def test_frozen_for_the_whole_run_without_until(cli, workdir: Path) -> None:

@@ -93,7 +93,7 @@ def test_missing_keys_are_reported(cli, workdir: Path, capsys: pytest.CaptureFix
     torch.save({"1.weight": WEIGHTS["1.weight"]}, workdir / "part.pt")
     assert fit_with(cli, workdir, {"path": "part.pt"}) == 0
     assert (
-        "weights: loaded 1 tensors from part.pt into system.model\n"
+        "weights: loaded 1 tensor from part.pt into system.model\n"
         "  missing (kept as initialized): 1.bias, 3.weight, 3.bias\n"
     ) in capsys.readouterr().out
 
