@@ -269,9 +269,9 @@ class TableWriter(Callback):
         """Gathers the rows of every process and writes the table once, from the first process."""
         rows = self._rows
         if trainer.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
-            gathered: list[Any] = [None] * trainer.world_size
-            torch.distributed.all_gather_object(gathered, rows)
-            rows = [row for part in gathered for row in part]
+            gathered: list[Any] | None = [None] * trainer.world_size if trainer.is_global_zero else None
+            torch.distributed.gather_object(rows, gathered, dst=0)
+            rows = [row for part in gathered or [] for row in part]
         self._rows = []
         if not trainer.is_global_zero:
             return
