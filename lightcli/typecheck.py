@@ -191,6 +191,8 @@ class Checker:
             return self._mapping(value, hint, key)
         if _abc(origin, ("Callable",)) or hint is typing.Callable or hint is Callable:
             return self._callable(value, hint, key)
+        if _is_path_type(hint):
+            return self._path(value, hint, key)
         if _is_tensor(hint):
             ok = isinstance(value, (int, float, list)) and not isinstance(value, bool)
             return [] if ok else [self._mismatch(value, hint, key)]
@@ -213,6 +215,27 @@ class Checker:
         else:  # str and paths: jsonargparse also accepts numbers written without quotes
             ok = isinstance(value, (str, int, float)) and not isinstance(value, bool)
         return [] if ok else [self._mismatch(value, hint, key)]
+
+    def _path(self, value: Any, hint: Any, key: str) -> list[Problem]:
+        mode = getattr(hint, "_mode", "")
+        what = "an existing directory" if "d" in mode.lower() else "a file path"
+        if "r" in mode and "f" in mode:
+            what = "an existing readable file"
+        if not isinstance(value, (str, pathlib.PurePath)):
+            return [self.problem(key, what, describe_value(value), "Write the path as text.")]
+        try:
+            hint(str(value))
+        except (TypeError, ValueError) as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else "not accepted"
+            return [
+                self.problem(
+                    key,
+                    what,
+                    f"{str(value)!r} ({reason.rstrip('.')})",
+                    "Check the path; relative paths start from the working directory.",
+                )
+            ]
+        return []
 
     def _literal(self, value: Any, hint: Any, key: str) -> list[Problem]:
         options = typing.get_args(hint)
@@ -417,6 +440,13 @@ def _union_members(hint: Any) -> tuple[Any, ...]:
     if typing.get_origin(hint) in (Union, types.UnionType):
         return typing.get_args(hint)
     return (hint,)
+
+
+def _is_path_type(hint: Any) -> bool:
+    """A jsonargparse path type (``Path_fr``, ``path_type("dr")``...), checked when parsed."""
+    from jsonargparse import Path as CheckedPath
+
+    return isinstance(hint, type) and issubclass(hint, CheckedPath)
 
 
 def _is_tensor(hint: Any) -> bool:
