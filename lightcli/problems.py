@@ -116,6 +116,9 @@ def describe_type(hint: Any) -> str:
         return "one of " + ", ".join(repr(a) if isinstance(a, str) else str(a) for a in typing.get_args(hint))
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return "one of " + ", ".join(repr(m.name) for m in hint)
+    if origin is tuple and typing.get_args(hint) and typing.get_args(hint)[-1] is not Ellipsis:
+        inner = typing.get_args(hint)
+        return f"a list of {len(inner)} items ({', '.join(describe_type(i) for i in inner)})"
     if origin in (list, tuple, set, frozenset) or _is_abc(origin, ("Sequence", "Iterable", "MutableSequence")):
         inner = typing.get_args(hint)
         return f"a list of {_plural(inner[0])}" if inner and inner[0] is not Ellipsis else "a list"
@@ -163,7 +166,7 @@ def describe_value(value: Any) -> str:
         keys = ", ".join(map(str, list(value)[:4])) + (", ..." if len(value) > 4 else "")
         return f"a mapping with keys {keys}" if value else "an empty mapping"
     if isinstance(value, list):
-        return f"a list of {len(value)} items" if value else "an empty list"
+        return f"a list of {len(value)} item{'s' if len(value) > 1 else ''}" if value else "an empty list"
     if isinstance(value, float):
         return f"the number {value}"
     if isinstance(value, int):

@@ -274,7 +274,9 @@ class Checker:
         problems: list[Problem] = []
         if typing.get_origin(hint) is tuple and inner and inner[-1] is not Ellipsis:
             if len(inner) != len(value):
-                return [self._mismatch(value, hint, key, f" It needs exactly {len(inner)} items.")]
+                return [
+                    self.problem(key, describe_type(hint), describe_value(value), f"Give exactly {len(inner)} items.")
+                ]
             for i, (item, item_hint) in enumerate(zip(value, inner, strict=False)):
                 problems += self.check(item, item_hint, f"{key}[{i}]")
             return problems
