@@ -365,6 +365,9 @@ def _exit_now() -> None:
     atexit._run_exitfuncs()  # registered handlers (e.g. closing distributed process groups)
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
-        stream.flush()
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`lightcli fit --help | head -1`) or stream
+            pass
     os._exit(0)
 
