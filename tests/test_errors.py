@@ -166,3 +166,13 @@ def test_subprocess_prints_one_line_and_no_traceback(tmp_path: Path) -> None:
     )
     assert result.stdout == ""
     assert sorted(os.listdir(tmp_path)) == ["base.yaml"]
+
+
+def test_no_false_alarms_on_the_shipped_configs(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One wrong override on a valid config: that error alone is reported, nothing else in the config."""
+    for config in sorted((REPO / "configs").rglob("*.yaml")):
+        assert main(["fit", "--config", str(config), "--trainer.max_epochs", "ten"]) == 2
+        assert capsys.readouterr().err == (
+            "error: trainer.max_epochs: expected an int or null, got the string 'ten' (on the command line). "
+            "Write a whole number, e.g. max_epochs: 10.\n"
+        ), config
