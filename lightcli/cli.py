@@ -360,14 +360,13 @@ def run() -> None:
 def _exit_now() -> None:
     """Ends the process with exit code 0 after the exit handlers, without the interpreter's teardown."""
     import atexit
+    import contextlib
     import logging
 
     atexit._run_exitfuncs()  # registered handlers (e.g. closing distributed process groups)
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`lightcli fit --help | head -1`)
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe (`lightcli fit --help | head -1`) or stream
-            pass
     os._exit(0)
 
