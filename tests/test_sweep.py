@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import subprocess_env, tiny_config, write_config
-from lightcli.sweep import SpaceError, read_space
+from lightcli.searchspace import SpaceError, read_space
 
 SPACE: dict[str, Any] = {
     "metric": "val/acc",
@@ -113,6 +113,25 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(
     assert "trial   1  fail  optimizer.lr=" in out
     assert "error: RuntimeError: mat1 and mat2 shapes cannot be multiplied" in out
     assert "mat1 and mat2" in (workdir / "sweeps" / "space" / "trial_0001" / "output.log").read_text()
+
+
+def test_pruning_stops_a_bad_trial_early(cli, workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_config(workdir / "tiny.yaml", tiny_config(trainer={"max_epochs": 3}))
+    space = {
+        "metric": "val/acc",
+        "direction": "maximize",
+        "params": {"system.optimizer.init_args.lr": {"type": "categorical", "choices": [1.0e-6, 0.05]}},
+    }
+    write_config(workdir / "space.yaml", space)
+    args = ["sweep", "--space", "space.yaml", "--config", "tiny.yaml", "--sampler", "random", "--seed", "0"]
+    assert cli(*args, "--trials", "2", "--pruner", "median", "--prune-after", "1") == 0
+    assert "2 trials: 1 complete, 1 pruned, 0 failed" in capsys.readouterr().out
+    good, bad = load(workdir / "sweeps" / "space", "space").get_trials()
+    assert (good.params, good.state.name) == ({"system.optimizer.init_args.lr": 0.05}, "COMPLETE")
+    assert (bad.params, bad.state.name) == ({"system.optimizer.init_args.lr": 1.0e-6}, "PRUNED")
+    assert sorted(good.intermediate_values) == [0, 1, 2]
+    assert sorted(bad.intermediate_values) == [0, 1]  # stopped after the second epoch, below the median
+    assert bad.intermediate_values[1] < good.intermediate_values[1]
 
 
 @pytest.mark.parametrize(
