@@ -19,9 +19,10 @@ from typing import Any, NoReturn
 
 from pytorch_lightning.cli import LightningArgumentParser
 
-from lightcli.allowlist import import_paths, refused
-from lightcli.configsource import COMMAND_LINE, Sources, load_file, read_sources
-from lightcli.problems import ConfigErrors, Problem, describe_value, suggest, type_name
+from lightcli.allowlist import import_paths
+from lightcli.configsource import Sources, read_sources
+from lightcli.preflight import check_optimizers, preflight, static_problems
+from lightcli.problems import TRACEBACK_ENV_VAR, ConfigErrors, Problem, describe_value, first_line, suggest, type_name
 
 __all__ = [
     "TRACEBACK_ENV_VAR",
@@ -38,9 +39,6 @@ __all__ = [
     "run_reported",
     "static_problems",
 ]
-
-TRACEBACK_ENV_VAR = "LIGHTCLI_TRACEBACK"
-"""Set to 1 to see the Python traceback of a config error."""
 
 
 class ParseFailure(SystemExit):
@@ -67,66 +65,6 @@ class StrictParser(LightningArgumentParser):
         if not self.exit_on_error:
             super().error(message, ex)
         raise ParseFailure(message, ex, self)
-
-
-# -- before parsing ---------------------------------------------------------------------------------------
-
-
-def preflight(argv: list[str], subcommands: list[str]) -> None:
-    """Checks what can be checked before the parser imports anything: the subcommand and the allowlist.
-
-    Raises:
-        ConfigErrors: with every problem found.
-    """
-    position = next((i for i, a in enumerate(argv) if a in subcommands), None)
-    if position is None:
-        bare = [a for a in argv if not a.startswith("-")]
-        if bare or not any(a in ("-h", "--help") for a in argv):
-            given = f"{bare[0]!r}" if bare else "nothing"
-            hint = suggest(bare[0], subcommands) if bare else ""
-            raise ConfigErrors(
-                [
-                    Problem(
-                        "subcommand",
-                        f"one of {', '.join(subcommands)}",
-                        given,
-                        f"Write e.g. `lightcli fit --config my.yaml`.{hint}",
-                    )
-                ]
-            )
-        return
-    before = argv[:position]
-    if any(a == "--config" or a.startswith(("--config=", "-c")) for a in before) and not _top_level_config(before):
-        raise ConfigErrors(
-            [
-                Problem(
-                    "--config",
-                    "it after the subcommand",
-                    f"it before {argv[position]!r}",
-                    f"Write `lightcli {argv[position]} --config FILE`.",
-                    COMMAND_LINE,
-                )
-            ]
-        )
-    sources = read_sources(argv[position + 1 :])
-    problems = list(sources.problems)
-    for key, path in import_paths(sources.tree):
-        blocked = refused(path)
-        if blocked is not None:
-            problems.append(Problem(key, *blocked, origin=sources.origin(key)))
-    if problems:
-        raise ConfigErrors(problems)
-
-
-def _top_level_config(before: list[str]) -> bool:
-    """Whether the config files before the subcommand are jsonargparse top-level ones (``fit:`` keys)."""
-    paths = [a.split("=", 1)[1] for a in before if a.startswith("--config=")]
-    paths += [before[i + 1] for i, a in enumerate(before[:-1]) if a in ("--config", "-c")]
-    contents = [load_file(p)[0] for p in paths]
-    return bool(contents) and all(isinstance(c, dict) and any(k in c for k in _SUBCOMMAND_KEYS) for c in contents)
-
-
-_SUBCOMMAND_KEYS = ("fit", "validate", "test", "predict")
 
 
 # -- after a parse failure --------------------------------------------------------------------------------
@@ -253,128 +191,6 @@ def _fallback(failure: ParseFailure, sources: Sources | None = None) -> Problem:
     )
 
 
-# -- after a successful parse -----------------------------------------------------------------------------
-
-
-def static_problems(config: Any, subcommand: str | None) -> list[Problem]:
-    """Problems visible in a parsed config that would otherwise only show once training runs."""
-    from torch.optim.lr_scheduler import ReduceLROnPlateau
-
-    from lightcli.typecheck import resolve_class
-
-    if config is None or subcommand is None:
-        return []
-    system = config.get("system")
-    init = system.get("init_args") if system is not None and hasattr(system, "get") else None
-    if init is None:
-        return []
-    from lightcli.system import System
-
-    cls: Any = System
-    with contextlib.suppress(Exception):
-        cls = resolve_class(str(system.get("class_path") or "lightcli.System"))
-    own_step = getattr(cls, "training_step", None) is System.training_step  # else the subclass may not need these
-    own_optimizers = getattr(cls, "configure_optimizers", None) is System.configure_optimizers
-    problems: list[Problem] = []
-    has_data = config.get("data") is not None
-    loaders = init.get("dataloaders")
-    if subcommand == "fit":
-        if own_step and init.get("criterion") is None:
-            problems.append(
-                Problem(
-                    "system.criterion",
-                    "a loss for training",
-                    "null",
-                    "Set it, e.g. criterion: {class_path: torch.nn.CrossEntropyLoss}.",
-                )
-            )
-        if own_optimizers and init.get("optimizer") is None:
-            problems.append(
-                Problem(
-                    "system.optimizer",
-                    "an optimizer for training",
-                    "null",
-                    "Set it, e.g. optimizer: {class_path: torch.optim.Adam, init_args: {lr: 0.001}}.",
-                )
-            )
-    mode = {"fit": "train", "validate": "val", "test": "test", "predict": "predict"}[subcommand]
-    if not has_data and (loaders is None or loaders.get(mode) is None):
-        problems.append(
-            Problem(
-                f"system.dataloaders.{mode}",
-                f"a loader for the {mode} data",
-                "null",
-                f"Set system.dataloaders.{mode} (e.g. class_path: lightcli.Loader) or pass --data.",
-            )
-        )
-    ckpt = config.get("ckpt_path")
-    if (
-        isinstance(ckpt, str)
-        and ckpt not in ("last", "best", "hpc")
-        and "://" not in ckpt
-        and not ckpt.startswith("registry")
-    ):
-        from pathlib import Path
-
-        if not Path(ckpt).is_file():
-            problems.append(
-                Problem(
-                    "ckpt_path",
-                    "an existing checkpoint file",
-                    f"{ckpt!r} (no such file)",
-                    "Check the path; checkpoints are under runs/<name>/version_<n>/checkpoints/.",
-                )
-            )
-    scheduler = init.get("scheduler")
-    if (
-        own_optimizers
-        and subcommand == "fit"
-        and scheduler is not None
-        and scheduler.get("monitor") in (None, "None", "null", "")
-    ):
-        path = scheduler.get("scheduler.class_path") if hasattr(scheduler, "get") else None
-        with contextlib.suppress(Exception):
-            if isinstance(path, str) and issubclass(resolve_class(path), ReduceLROnPlateau):
-                problems.append(
-                    Problem(
-                        "system.scheduler.monitor",
-                        "the name of a logged metric for ReduceLROnPlateau",
-                        "null",
-                        "Set it, e.g. monitor: val/loss.",
-                    )
-                )
-    return problems
-
-
-def check_optimizers(system: Any, subcommand: str | None) -> None:
-    """Builds the optimizer and scheduler of a :class:`~lightcli.System` before ``fit`` starts (then drops them).
-
-    A bad value (``lr: -1``) fails here, named by its key, instead of after the run has started.
-
-    Raises:
-        ConfigErrors: naming ``system.optimizer`` or ``system.scheduler.scheduler``.
-    """
-    from lightcli.system import System
-
-    if subcommand != "fit" or not isinstance(system, System):
-        return
-    if type(system).configure_optimizers is not System.configure_optimizers or system.optimizer_factory is None:
-        return
-    fix = f"Check its init_args ({TRACEBACK_ENV_VAR}=1 shows the traceback)."
-    try:
-        optimizer = system.optimizer_factory(system.parameters())
-    except Exception as error:
-        got = f"{type(error).__name__}: {_first_line(error)}"
-        raise ConfigErrors([Problem("system.optimizer", "an optimizer that builds", got, fix)]) from error
-    if system.scheduler is None:
-        return
-    try:
-        system.scheduler.scheduler(optimizer)
-    except Exception as error:
-        got = f"{type(error).__name__}: {_first_line(error)}"
-        raise ConfigErrors([Problem("system.scheduler.scheduler", "a scheduler that builds", got, fix)]) from error
-
-
 # -- building components ----------------------------------------------------------------------------------
 
 
@@ -404,16 +220,14 @@ def building(parser: Any, config: Any, subcommand: str | None) -> Iterator[None]
     except Exception as error:
         if not failures:
             raise ComponentError(
-                Problem(
-                    "system", "the system to build", f"{type(error).__name__}: {_first_line(error)}", _TRACEBACK_FIX
-                )
+                Problem("system", "the system to build", f"{type(error).__name__}: {first_line(error)}", _TRACEBACK_FIX)
             ) from error
         cls, original = failures[0]
         tree = config[subcommand] if subcommand and subcommand in config else config
         key = _component_key(tree, cls) or type_name(cls)
         raise ComponentError(
             Problem(
-                key, f"{type_name(cls)} to build", f"{type(original).__name__}: {_first_line(original)}", _TRACEBACK_FIX
+                key, f"{type_name(cls)} to build", f"{type(original).__name__}: {first_line(original)}", _TRACEBACK_FIX
             )
         ) from original
     finally:
@@ -433,17 +247,12 @@ def naming(key: str, what: str) -> Iterator[None]:
     except Exception as error:
         fix = f"Check the {key} settings ({TRACEBACK_ENV_VAR}=1 shows the traceback)."
         raise ComponentError(
-            Problem(key, f"{what} that builds", f"{type(error).__name__}: {_first_line(error)}", fix)
+            Problem(key, f"{what} that builds", f"{type(error).__name__}: {first_line(error)}", fix)
         ) from error
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0].rstrip(".!") if text else "(no message)"
-
-
 def _component_key(tree: Any, cls: type) -> str | None:
-    from lightcli.typecheck import resolve_class
+    from lightcli.classpaths import resolve_class
 
     as_dict = tree.as_dict() if hasattr(tree, "as_dict") else tree
     for key, path in import_paths(as_dict):
@@ -491,8 +300,3 @@ def _report(errors: ConfigErrors) -> int:
     if len(errors.problems) > 1:
         print(f"{len(errors.problems)} errors; nothing was run.", file=sys.stderr)
     return 2
-
-
-def check_file(path: str) -> Problem | None:
-    """The problem of a config file that cannot be read (missing, empty, not YAML, not a mapping)."""
-    return load_file(path)[1]

@@ -12,7 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
-__all__ = ["ConfigErrors", "Problem", "describe_type", "describe_value", "suggest"]
+__all__ = ["TRACEBACK_ENV_VAR", "ConfigErrors", "Problem", "describe_type", "describe_value", "first_line", "suggest"]
+
+TRACEBACK_ENV_VAR = "LIGHTCLI_TRACEBACK"
+"""Set to 1 to see the Python traceback of a config error."""
 
 
 @dataclass(frozen=True)
@@ -172,3 +175,9 @@ def describe_value(value: Any) -> str:
     if isinstance(value, int):
         return f"the int {value}"
     return repr(value)
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message, without closing punctuation."""
+    text = str(error).strip()
+    return text.splitlines()[0].rstrip(".!") if text else "(no message)"

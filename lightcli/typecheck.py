@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import importlib
 import inspect
 import pathlib
 import re
-import sys
 import types
 import typing
 from collections.abc import Callable
 from typing import Any, Literal, Union
 
-from lightcli.allowlist import refused
+from lightcli.classpaths import ClassPathError, example_class, is_subclass, resolve_class, use_subclass, what
 from lightcli.configsource import Sources
 from lightcli.problems import Problem, describe_type, describe_value, suggest, type_name
 
@@ -27,120 +25,6 @@ __all__ = ["Checker", "resolve_class"]
 
 _CLASS_KEYS = ("class_path", "init_args", "dict_kwargs", "__path__")
 _EMPTY = inspect.Parameter.empty
-
-
-class _Unresolved(Exception):
-    def __init__(self, expected: str, got: str, fix: str) -> None:
-        super().__init__(got)
-        self.expected, self.got, self.fix = expected, got, fix
-
-
-def resolve_class(path: str, base: Any = None) -> Any:
-    """Imports ``module.Name`` (or finds a loaded subclass of ``base`` by its short name).
-
-    Raises:
-        _Unresolved: with a did-you-mean when it cannot be found.
-    """
-    blocked = refused(path)
-    if blocked is not None:
-        raise _Unresolved(*blocked)
-    if "." not in path:
-        found = {c.__name__: c for c in _subclasses(base)} if isinstance(base, type) else {}
-        if path in found:
-            return found[path]
-        hint = ""
-        for full in ({type_name(c): c.__name__ for c in found.values()}, _common_names()):
-            close = suggest(path, full.values(), prefix="", quote=False).rstrip("?")
-            hint = next((f" Did you mean {k!r}?" for k, v in full.items() if v == close), "")
-            if hint:
-                break
-        raise _Unresolved(
-            "a full import path such as torch.nn.Linear",
-            f"the name {path!r}",
-            f"Write module.Class.{hint}" if hint else "Write module.Class (the full import path).",
-        )
-    module_name, _, name = path.rpartition(".")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        missing = error.name or module_name
-        if not module_name.startswith(missing) and not missing.startswith(module_name.split(".")[0]):
-            raise _Unresolved(
-                "an importable class", f"{path!r}: importing it failed: {error}", "Install the missing package."
-            ) from None
-        parent, _, _last = missing.rpartition(".")
-        if parent:
-            options = _public_names(importlib.import_module(parent))
-            hint = suggest(missing, [f"{parent}.{n}" for n in options])
-            fix = f"Check the spelling.{hint}" if hint else f"Check the spelling of {missing!r}."
-        else:
-            stdlib = getattr(sys, "stdlib_module_names", ())
-            hint = suggest(missing, [m for m in sys.modules if "." not in m and m[:1] != "_" and m not in stdlib])
-            fix = f"Check the spelling, or install the package / run from its folder.{hint}"
-        raise _Unresolved("an importable class path", f"{path!r} (no module named {missing!r})", fix) from None
-    except Exception as error:  # the module itself is broken
-        raise _Unresolved(
-            "an importable class path",
-            f"{path!r}: importing {module_name} raised {type(error).__name__}: {error}",
-            "Fix that module (LIGHTCLI_TRACEBACK=1 shows the traceback).",
-        ) from None
-    if not hasattr(module, name):
-        options = _public_names(module)
-        if isinstance(base, type):
-            options = [n for n in options if _is_subclass(getattr(module, n, None), base)] or options
-        hint = suggest(path, [f"{module_name}.{n}" for n in options])
-        raise _Unresolved(
-            "an importable class path",
-            f"{path!r} ({module_name} has no {name!r})",
-            f"Check the spelling.{hint}"
-            if hint
-            else f"Check the name; see `python -c 'import {module_name}; help({module_name})'`.",
-        )
-    return getattr(module, name)
-
-
-_COMMON_MODULES = (
-    "lightcli",
-    "torch.nn",
-    "torch.optim",
-    "torch.optim.lr_scheduler",
-    "torchmetrics",
-    "pytorch_lightning.callbacks",
-    "pytorch_lightning.loggers",
-)
-
-
-def _common_names() -> dict[str, str]:
-    """``module.Name -> Name`` for the classes of the libraries configs name most."""
-    names: dict[str, str] = {}
-    for module_name in _COMMON_MODULES:
-        module = sys.modules.get(module_name)
-        for name in _public_names(module) if module is not None else ():
-            if inspect.isclass(getattr(module, name, None)):
-                names.setdefault(f"{module_name}.{name}", name)
-    return names
-
-
-def _public_names(module: Any) -> list[str]:
-    return [n for n in dir(module) if not n.startswith("_")]
-
-
-def _is_subclass(cls: Any, base: Any) -> bool:
-    try:
-        return isinstance(cls, type) and isinstance(base, type) and issubclass(cls, base)
-    except TypeError:
-        return False
-
-
-def _subclasses(base: type) -> list[type]:
-    seen: list[type] = []
-    stack = [base]
-    while stack:
-        cls = stack.pop()
-        if cls not in seen:
-            seen.append(cls)
-            stack.extend(cls.__subclasses__())
-    return seen
 
 
 def _params(cls: Any) -> list[Any]:
@@ -311,7 +195,7 @@ class Checker:
                     key,
                     describe_type(hint),
                     describe_value(value) + " and no class_path",
-                    f"Add class_path, e.g. {_leaf(key)}: {{class_path: {_example_class(hint)}, init_args: {{...}}}}.",
+                    f"Add class_path, e.g. {_leaf(key)}: {{class_path: {example_class(hint)}, init_args: {{...}}}}.",
                 )
             ]
         if not isinstance(path, str):
@@ -320,15 +204,15 @@ class Checker:
             ]
         try:
             cls = resolve_class(path, hint)
-        except _Unresolved as error:
+        except ClassPathError as error:
             return [self.problem(f"{key}.class_path", error.expected, error.got, error.fix)]
-        if not _is_subclass(cls, hint):
+        if not is_subclass(cls, hint):
             return [
                 self.problem(
                     f"{key}.class_path",
                     f"a subclass of {type_name(hint)}",
-                    f"{path!r} ({_what(cls)})",
-                    _use_subclass(hint),
+                    f"{path!r} ({what(cls)})",
+                    use_subclass(hint),
                 )
             ]
         return self._class_arguments(cls, value, key, skip=0)
@@ -401,7 +285,7 @@ class Checker:
         if isinstance(value, str):
             try:
                 resolve_class(value)
-            except _Unresolved as error:
+            except ClassPathError as error:
                 return [
                     self.problem(
                         key, error.expected.replace("importable class path", "importable path"), error.got, error.fix
@@ -418,9 +302,9 @@ class Checker:
         bases = [r for r in _union_members(returns) if isinstance(r, type) and r not in (object, Any)]
         try:
             cls = resolve_class(path, bases[0] if len(bases) == 1 else None)
-        except _Unresolved as error:
+        except ClassPathError as error:
             return [self.problem(f"{key}.class_path", error.expected, error.got, error.fix)]
-        base = next((b for b in bases if _is_subclass(cls, b)), None)
+        base = next((b for b in bases if is_subclass(cls, b)), None)
         if base is not None:
             return self._class_arguments(cls, value, key, skip)
         base = bases[0] if bases else None
@@ -431,8 +315,8 @@ class Checker:
                 self.problem(
                     f"{key}.class_path",
                     f"a subclass of {type_name(base)}",
-                    f"{path!r} ({_what(cls)})",
-                    _use_subclass(base),
+                    f"{path!r} ({what(cls)})",
+                    use_subclass(base),
                 )
             ]
         return self._class_arguments(cls, value, key, 0)
@@ -504,45 +388,6 @@ def _leaf(key: str) -> str:
     return key.rsplit(".", 1)[-1]
 
 
-def _what(obj: Any) -> str:
-    if inspect.isclass(obj):
-        bases = [type_name(b) for b in obj.__mro__[1:3] if b is not object]
-        return f"a class deriving from {', '.join(bases)}" if bases else "a class"
-    if inspect.isfunction(obj) or inspect.isbuiltin(obj):
-        return "a function"
-    if inspect.ismodule(obj):
-        return "a module"
-    return type(obj).__name__
-
-
-_EXAMPLES = {
-    "torch.nn.modules.module.Module": "lightcli.MLP",
-    "torch.optim.optimizer.Optimizer": "torch.optim.Adam",
-    "torch.optim.lr_scheduler.LRScheduler": "torch.optim.lr_scheduler.StepLR",
-    "torchmetrics.metric.Metric": "torchmetrics.classification.MulticlassAccuracy",
-    "torch.utils.data.dataset.Dataset": "lightcli.Digits",
-    "pytorch_lightning.callbacks.callback.Callback": "pytorch_lightning.callbacks.ModelCheckpoint",
-    "pytorch_lightning.loggers.logger.Logger": "pytorch_lightning.loggers.CSVLogger",
-}
-
-
-def _example_class(hint: Any) -> str:
-    if not isinstance(hint, type):
-        return "module.Class"
-    for cls in hint.__mro__:
-        found = _EXAMPLES.get(f"{cls.__module__}.{cls.__qualname__}")
-        if found:
-            return found
-    return "module.Class"
-
-
-def _use_subclass(base: Any) -> str:
-    example = _example_class(base)
-    if example == "module.Class":
-        return f"Use a subclass of {type_name(base)}."
-    return f"Use a subclass of {type_name(base)}, e.g. {example}."
-
-
 def _fix_for(hint: Any, key: str) -> str:
     leaf = _leaf(key).split("[")[0]
     if key.endswith("]") and typing.get_origin(hint) not in (Union, types.UnionType):
@@ -574,5 +419,5 @@ def _fix_for(hint: Any, key: str) -> str:
     if dataclasses.is_dataclass(hint):
         return f"Write the fields of {type_name(hint)} under {leaf}:."
     if inspect.isclass(hint):
-        return f"Write {leaf}: {{class_path: {_example_class(hint)}, init_args: {{...}}}}."
+        return f"Write {leaf}: {{class_path: {example_class(hint)}, init_args: {{...}}}}."
     return "Fix the value."
