@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 from jsonargparse import get_loader
 
-from conftest import REPO, subprocess_env, tiny_config
+from conftest import REPO, subprocess_env, tiny_config, write_config
 
 CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))
 
@@ -70,6 +70,17 @@ def test_every_shipped_config_validates(validator: jsonschema.Draft7Validator, p
 
 def test_the_test_suite_config_validates(validator: jsonschema.Draft7Validator) -> None:
     assert not list(validator.iter_errors(tiny_config()))
+
+
+def test_a_fully_resolved_config_validates(
+    validator: jsonschema.Draft7Validator, cli, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What ``--print_config`` writes (and runs save as config.yaml): every default, class_path + init_args."""
+    write_config(workdir / "tiny.yaml", tiny_config())
+    assert cli("fit", "--config", "tiny.yaml", "--print_config") == 0
+    printed = get_loader("yaml")(capsys.readouterr().out)
+    assert printed["system"]["class_path"] == "lightcli.System"
+    assert not list(validator.iter_errors(printed))
 
 
 def test_schema_lists_classes_with_their_init_args(schema: dict[str, Any]) -> None:
