@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Any
 
-from lightcli.allowlist import import_paths, refused
+from lightcli.allowlist import allowed_prefixes, import_paths, refused
 from lightcli.configsource import COMMAND_LINE, load_file, read_sources
 from lightcli.problems import TRACEBACK_ENV_VAR, ConfigErrors, Problem, first_line, suggest
 
@@ -57,8 +58,28 @@ def preflight(argv: list[str], subcommands: list[str]) -> None:
         blocked = refused(path)
         if blocked is not None:
             problems.append(Problem(key, *blocked, origin=sources.origin(key)))
+    ckpt = sources.tree.get("ckpt_path")
+    if allowed_prefixes() is not None and isinstance(ckpt, str) and Path(ckpt).is_file():
+        for key, path in import_paths(_stored_config(ckpt), "system"):
+            blocked = refused(path)
+            if blocked is not None:
+                problems.append(Problem(key, *blocked, origin=f"the checkpoint {ckpt}"))
     if problems:
         raise ConfigErrors(problems)
+
+
+def _stored_config(ckpt: str) -> dict[str, Any]:
+    """The system config stored in a checkpoint's hyperparameters (read without unpickling code)."""
+    import torch
+
+    try:
+        stored = torch.load(ckpt, weights_only=True, map_location="cpu").get("hyper_parameters", {})
+    except Exception:  # not a checkpoint: the run reports it
+        return {}
+    stored = dict(stored)
+    stored.pop("_instantiator", None)
+    class_path = stored.pop("_class_path", None)
+    return {"class_path": class_path, "init_args": stored} if class_path else stored
 
 
 def _top_level_config(before: list[str]) -> bool:

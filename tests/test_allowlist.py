@@ -93,3 +93,20 @@ def test_an_allowed_module_is_used(
     monkeypatch.setenv("LIGHTCLI_ALLOWED_MODULES", "trusted_net")
     assert main(["check", "fit", "--config", "tiny.yaml", "--system.model", "trusted_net.Net"]) == 0
     assert "system.model: trusted_net.Net" in capsys.readouterr().out
+
+
+def test_class_paths_stored_in_a_checkpoint_are_checked(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    stored = {"_class_path": "lightcli.System", "model": {"class_path": "stored_net.Net"}}
+    torch.save({"hyper_parameters": stored, "state_dict": {}}, folder / "old.ckpt")
+    monkeypatch.setenv("LIGHTCLI_ALLOWED_MODULES", "mypkg")
+    assert main(["test", "--config", "tiny.yaml", "--ckpt_path", "old.ckpt"]) == 2
+    assert "stored_net" not in sys.modules
+    assert capsys.readouterr().err == (
+        "error: system.init_args.model.class_path: expected a module allowed by LIGHTCLI_ALLOWED_MODULES "
+        "(mypkg and lightcli's own libraries), got 'stored_net.Net' (in the checkpoint old.ckpt). "
+        "Add its package to LIGHTCLI_ALLOWED_MODULES if you trust it, e.g. LIGHTCLI_ALLOWED_MODULES=mypkg,stored_net.\n"
+    )
