@@ -280,7 +280,10 @@ def _zsh_core() -> str:
 def main(args: list[str]) -> int:
     """Runs ``lightcli completion bash|zsh [-o FILE]`` and returns the exit code."""
     parser = _parser()
-    options = parser.parse_args(args)
+    try:
+        options = parser.parse_args(args)
+    except SystemExit as exit:  # --help, or a usage error argparse has printed
+        return exit.code if isinstance(exit.code, int) else 0
     text = script(options.shell, completion_data())
     if not options.output:
         sys.stdout.write(text)

@@ -212,7 +212,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(args: list[str]) -> int:
     """Runs ``lightcli diff`` with its arguments and returns the exit code (2 on bad input)."""
-    options = _parser().parse_args(args)
+    try:
+        options = _parser().parse_args(args)
+    except SystemExit as exit:  # --help, or a usage error argparse has printed
+        return exit.code if isinstance(exit.code, int) else 0
     try:
         path_a, config_a = _load(options.run_a, "RUN_A")
         path_b, config_b = _load(options.run_b, "RUN_B")

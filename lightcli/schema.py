@@ -538,7 +538,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(args: list[str]) -> int:
     """Runs ``lightcli schema`` with its arguments and returns the exit code."""
-    options = _parser().parse_args(args)
+    try:
+        options = _parser().parse_args(args)
+    except SystemExit as exit:  # --help, or a usage error argparse has printed
+        return exit.code if isinstance(exit.code, int) else 0
     output = Path(options.output) if options.output else None
     if output is not None and not output.parent.is_dir():
         print(

@@ -293,7 +293,18 @@ def _parser() -> argparse.ArgumentParser:
             "Search hyperparameters with Optuna. Every other argument goes to `lightcli fit` "
             "(e.g. --config configs/digits.yaml --trainer.max_epochs 3). Rerun the same command to resume."
         ),
-        epilog="Search space file: see the module docstring of lightcli.sweep or the README.",
+        epilog=(
+            "search space file (--space), e.g.:\n"
+            "  metric: val/acc\n"
+            "  direction: maximize\n"
+            "  params:\n"
+            "    system.optimizer.init_args.lr: {type: float, low: 1.0e-4, high: 1.0e-1, log: true}\n"
+            "    trainer.max_epochs: {type: int, low: 1, high: 3}\n"
+            "    system.model.init_args.hidden: {type: categorical, choices: [[32], [64, 32]]}\n"
+            "    system.optimizer: {type: categorical, choices: [{class_path: torch.optim.Adam},\n"
+            "                       {class_path: torch.optim.SGD, init_args: {momentum: 0.9}}]}"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
     parser.add_argument("--space", required=True, help="the YAML search space file")
@@ -374,7 +385,10 @@ def _launch_workers(
 
 def main(args: list[str]) -> int:
     """Runs ``lightcli sweep`` with its arguments and returns the exit code (2 on bad input)."""
-    options, fit_args = _parse(args)
+    try:
+        options, fit_args = _parse(args)
+    except SystemExit as exit:  # --help, or a usage error argparse has printed
+        return exit.code if isinstance(exit.code, int) else 0
     try:
         import optuna
     except ImportError:
