@@ -176,3 +176,11 @@ def test_no_false_alarms_on_the_shipped_configs(folder: Path, capsys: pytest.Cap
             "error: trainer.max_epochs: expected an int or null, got the string 'ten' (on the command line). "
             "Write a whole number, e.g. max_epochs: 10.\n"
         ), config
+
+
+def test_the_parser_loads_yaml_safely_too() -> None:
+    """jsonargparse (which parses every config and command-line value) uses a safe YAML loader."""
+    from jsonargparse import get_loader
+
+    with pytest.raises(yaml.constructor.ConstructorError):
+        get_loader("yaml")("a: !!python/object/apply:os.system ['echo hacked']")
