@@ -161,7 +161,7 @@ def mutations(draw: st.DrawFn) -> tuple[Path, str, dict[str, Any] | str, list[st
     return config, stage, "\n".join([*lines[:at], "oops: [unclosed", *lines[at:]]) + "\n", [], "--config"
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=24, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutations())
 def test_any_single_mistake_is_caught_and_named(mutation: tuple[Path, str, Any, list[str], str]) -> None:
     config, stage, content, extra, key = mutation
