@@ -149,9 +149,11 @@ _STOP_SIGNALS = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT"}
 class GracefulStop(Callback):
     """On SIGTERM or a first Ctrl-C: finish the current batch, save ``last.ckpt``, exit cleanly.
 
-    Lightning stops at the end of the batch on SIGTERM; SIGINT is routed the same way (a second Ctrl-C
-    interrupts at once). The exit code is 128 + the signal number (143 for SIGTERM, 130 for SIGINT),
-    so scripts and schedulers can tell a stop from a finished run.
+    The signal only sets a flag; at the end of the training batch every process agrees to stop (one
+    all-reduce of a flag per batch when there are several processes, so a signal that reaches a single
+    rank stops them all at the same step), ``last.ckpt`` is saved and the run exits with code
+    128 + the signal number (143 for SIGTERM, 130 for SIGINT), so schedulers and scripts can tell a
+    stop from a finished run. A second Ctrl-C interrupts at once.
 
     Args:
         dirpath: Where ``last.ckpt`` goes (default: the ModelCheckpoint directory).
@@ -163,54 +165,38 @@ class GracefulStop(Callback):
         self.resume_hint = resume_hint
         self.signal: int | None = None
         self.saved: Path | None = None
-        self._previous_sigint: Any = None
-        self._previous_sigterm: Any = None
+        self._previous: dict[int, Any] = {}
 
-    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Installs the handlers that record which signal asked to stop."""
-        if not _in_main_thread():
-            return
-        self._previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
-        lightning_sigterm = signal.getsignal(signal.SIGTERM)
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Installs the SIGTERM and SIGINT handlers (in place of the SIGTERM handler Lightning installs)."""
+        if _in_main_thread():
+            self._previous = {signum: signal.signal(signum, self._on_signal) for signum in _STOP_SIGNALS}
 
-        def on_sigterm(signum: int, frame: FrameType | None) -> None:
-            self.signal = self.signal or signum
-            if callable(lightning_sigterm):
-                lightning_sigterm(signum, frame)
-
-        self._previous_sigterm = signal.signal(signal.SIGTERM, on_sigterm)
-
-    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
-        if self.signal is not None:  # second Ctrl-C: stop now
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.signal is not None and signum == signal.SIGINT:  # second Ctrl-C: stop now
+            self._restore()
             raise KeyboardInterrupt
-        self.signal = signum
-        os.kill(os.getpid(), signal.SIGTERM)  # Lightning's SIGTERM path: stop all ranks at the end of the batch
+        self.signal = self.signal or signum
 
     def _restore(self) -> None:
-        if not _in_main_thread():
-            return
-        if self._previous_sigint is not None:
-            signal.signal(signal.SIGINT, self._previous_sigint)
-            self._previous_sigint = None
-        if self._previous_sigterm is not None:
-            signal.signal(signal.SIGTERM, self._previous_sigterm)
-            self._previous_sigterm = None
+        if _in_main_thread():
+            for signum, handler in self._previous.items():
+                signal.signal(signum, handler)
+        self._previous = {}
 
-    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Restores the previous signal handlers."""
-        self._restore()
-
-    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        """On a stop signal: saves ``last.ckpt`` and sets the exit code; other errors pass through untouched."""
-        self._restore()
-        if not isinstance(exception, SIGTERMException):
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        """Stops every process after this batch when a stop signal came: saves ``last.ckpt`` and exits."""
+        stop = self.signal is not None
+        if trainer.world_size > 1:
+            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+        if not stop:
             return
-        signum = self.signal or signal.SIGTERM
+        signum = self.signal or signal.SIGTERM  # ranks the signal did not reach stop as for SIGTERM
         path = self._last_path(trainer)
         trainer.save_checkpoint(path, weights_only=False)
         self.saved = path
-        exception.code = 128 + int(signum)
         if trainer.is_global_zero:
             name = _STOP_SIGNALS.get(signal.Signals(signum), str(signum))
             message = (
@@ -219,7 +205,17 @@ class GracefulStop(Callback):
             )
             if self.resume_hint:
                 message += f"\nresume with: {self.resume_hint}"
-            print(message, file=sys.stderr)
+            print(message, file=sys.stderr, flush=True)
+        self._restore()
+        raise SIGTERMException(128 + int(signum))
+
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Restores the previous signal handlers."""
+        self._restore()
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        """Restores the previous signal handlers."""
+        self._restore()
 
     def _last_path(self, trainer: Trainer) -> Path:
         if self.dirpath is not None:

@@ -45,7 +45,7 @@ from lightcli.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
-# Sends a signal to its own process after a given training batch, as a scheduler or a Ctrl-C would.
+# Sends a signal to its own process during training batch 1 (after step 2), as a scheduler or a Ctrl-C would.
 SIGNAL_AT_BATCH = """
 import os, signal, sys
 from lightcli.system import System
@@ -134,10 +134,10 @@ def test_stop_signal_saves_a_checkpoint_exits_cleanly_and_resumes(workdir: Path,
     last = run / "checkpoints" / "last.ckpt"
     assert done.returncode == code, done.stderr
     assert done.stderr == (  # and nothing else: no traceback
-        f"stopped by {name} at epoch 0, step 2: checkpoint saved to runs/tiny/version_0/checkpoints/last.ckpt\n"
+        f"stopped by {name} at epoch 0, step 3: checkpoint saved to runs/tiny/version_0/checkpoints/last.ckpt\n"
         "resume with: lightcli fit --config runs/tiny/version_0/config.yaml --ckpt_path last\n"
     )
-    assert torch.load(last, weights_only=False)["global_step"] == 2
+    assert torch.load(last, weights_only=False)["global_step"] == 3  # the batch under way when the signal came
 
     done = python(workdir, "-m", "lightcli", "fit", "--config", run / "config.yaml", "--ckpt_path", "last")
     assert done.returncode == 0, done.stderr

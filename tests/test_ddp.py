@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from conftest import loader, subprocess_env, tiny_config, write_config
@@ -94,6 +95,41 @@ def test_ddp_metrics_are_reduced_across_processes_and_accuracy_matches_one_proce
     one, two = workdir / "runs" / "one" / "version_0", workdir / "runs" / "two" / "version_0"
     assert last_row(two, "val/acc") == last_row(one, "val/acc")
     assert last_row(two, "val/loss") == pytest.approx(last_row(one, "val/loss"), rel=1e-5)
+
+
+# Sends SIGTERM to rank 0 only, during training batch 1, as a scheduler preempting the job would.
+SIGTERM_RANK_0 = """
+import os, signal, sys
+from lightcli.system import System
+from lightcli.cli import main
+
+_original = System.on_train_batch_end
+
+def on_train_batch_end(self, outputs, batch, batch_idx):
+    _original(self, outputs, batch, batch_idx)
+    if (self.current_epoch, batch_idx, self.global_rank) == (0, 1, 0):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+System.on_train_batch_end = on_train_batch_end
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_to_one_process_stops_all_at_the_same_step_and_resumes(tmp_path: Path) -> None:
+    write_config(tmp_path / "s.yaml", tiny_config(trainer={"max_epochs": 2}))
+    (tmp_path / "sigterm_rank_0.py").write_text(SIGTERM_RANK_0)
+    done = run(tmp_path, "sigterm_rank_0.py", "fit", "--config", "s.yaml", *DDP)
+    assert done.returncode == 143, done.stderr
+    assert done.stderr == (
+        "stopped by SIGTERM at epoch 0, step 3: checkpoint saved to runs/s/version_0/checkpoints/last.ckpt\n"
+        "resume with: lightcli fit --config runs/s/version_0/config.yaml --ckpt_path last\n"
+    )
+    last = tmp_path / "runs" / "s" / "version_0" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["global_step"] == 3
+
+    done = run(tmp_path, "-m", "lightcli", "fit", "--config", "runs/s/version_0/config.yaml", "--ckpt_path", "last")
+    assert done.returncode == 0, done.stderr  # on 2 processes again: the saved config holds the strategy
+    assert torch.load(last, weights_only=False)["global_step"] == 8
 
 
 def test_torchrun_two_local_nodes_train_like_ddp(ddp_run: Path, tmp_path: Path) -> None:
