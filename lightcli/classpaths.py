@@ -71,10 +71,13 @@ def resolve_class(path: str, base: Any = None) -> Any:
             "Fix that module (LIGHTCLI_TRACEBACK=1 shows the traceback).",
         ) from None
     if not hasattr(module, name):
-        options = _public_names(module)
-        if isinstance(base, type):
-            options = [n for n in options if is_subclass(getattr(module, n, None), base)] or options
-        hint = suggest(path, [f"{module_name}.{n}" for n in options])
+        hint = _elsewhere(module_name, name)
+        if not hint:
+            options = [n for n in _public_names(module) if not inspect.ismodule(getattr(module, n, None))]
+            if isinstance(base, type):
+                options = [n for n in options if is_subclass(getattr(module, n, None), base)] or options
+            options = [n for n in options if n[:1].lower() == name[:1].lower()]  # typos keep the first letter
+            hint = suggest(path, [f"{module_name}.{n}" for n in options])
         raise ClassPathError(
             "an importable class path",
             f"{path!r} ({module_name} has no {name!r})",
@@ -83,6 +86,15 @@ def resolve_class(path: str, base: Any = None) -> Any:
             else f"Check the name; see `python -c 'import {module_name}; help({module_name})'`.",
         )
     return getattr(module, name)
+
+
+def _elsewhere(module_name: str, name: str) -> str:
+    """`` Did you mean 'pkg.sub.Name'?`` when an imported submodule of the package defines ``Name``."""
+    for loaded, module in list(sys.modules.items()):
+        if loaded.startswith(module_name + ".") and inspect.isclass(getattr(module, name, None)):
+            defined = getattr(module, name)
+            return f" Did you mean {type_name(defined) if defined.__name__ == name else loaded + '.' + name!r}?"
+    return ""
 
 
 _COMMON_MODULES = (
