@@ -102,7 +102,7 @@ def checkpoint_position(path: str | Path) -> tuple[int, int, int]:
     """
     checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
-    done = int(progress.get("current", {}).get("completed", 0))
+    done = int(progress.get("current", {}).get("processed", 0))
     mid_epoch = 0 if progress.get("is_last_batch", True) else done
     return int(checkpoint.get("epoch", 0)), int(checkpoint.get("global_step", 0)), mid_epoch
 

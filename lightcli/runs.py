@@ -24,6 +24,7 @@ import shlex
 import socket
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -282,6 +283,8 @@ class RunDirectory(Callback):
             self._restore_csv_metrics(trainer)
             self.write(trainer)
             if self._mid_epoch:
+                # said here in one line, instead of Lightning's warning (the filter ends with main()'s quiet())
+                warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before")
                 print(
                     f"resuming after batch {self._mid_epoch} of an unfinished epoch: the rest of the epoch is drawn "
                     "from a new pass over the training data (resuming from the end of an epoch is exact).",

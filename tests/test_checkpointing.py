@@ -141,4 +141,8 @@ def test_stop_signal_saves_a_checkpoint_exits_cleanly_and_resumes(workdir: Path,
 
     done = python(workdir, "-m", "lightcli", "fit", "--config", run / "config.yaml", "--ckpt_path", "last")
     assert done.returncode == 0, done.stderr
+    assert done.stderr == (
+        "resuming after batch 3 of an unfinished epoch: the rest of the epoch is drawn from a new pass over the "
+        "training data (resuming from the end of an epoch is exact).\n"
+    )
     assert torch.load(last, weights_only=False)["global_step"] == 8  # 2 epochs of 4 batches, none repeated
