@@ -85,6 +85,10 @@ class _Lock:
             fcntl.flock(self.file, fcntl.LOCK_UN)
             self.held = False
 
+    def close(self) -> None:
+        self.release()
+        self.file.close()
+
 
 def _open_study(options: argparse.Namespace, space: SearchSpace, sweep_dir: Path) -> Any:
     import optuna
@@ -203,20 +207,23 @@ def work(
 
     lock = _Lock(sweep_dir / ".lock")
     objective = _objective(space, parser, fit_args, sweep_dir, options.pruner != "none", lock)
-    while True:
-        lock.acquire()
-        try:
-            optuna.storages.fail_stale_trials(study)  # trials of a worker that was killed: run them again
-            if _counted(study) >= options.trials:
-                return
-            before = {t.number for t in study.get_trials(deepcopy=False)}
-            study.optimize(objective, n_trials=1, catch=(_TrialError, Exception))
-        finally:
-            lock.release()
-        mine = [t for t in study.get_trials(deepcopy=False) if t.number not in before]
-        for trial in mine:
-            if trial.state.is_finished():
-                print(trial_line(trial, space), flush=True)
+    try:
+        while True:
+            lock.acquire()
+            try:
+                optuna.storages.fail_stale_trials(study)  # trials of a worker that was killed: run them again
+                if _counted(study) >= options.trials:
+                    return
+                before = {t.number for t in study.get_trials(deepcopy=False)}
+                study.optimize(objective, n_trials=1, catch=(_TrialError, Exception))
+            finally:
+                lock.release()
+            mine = [t for t in study.get_trials(deepcopy=False) if t.number not in before]
+            for trial in mine:
+                if trial.state.is_finished():
+                    print(trial_line(trial, space), flush=True)
+    finally:
+        lock.close()
 
 
 # -- output ------------------------------------------------------------------------------------------
