@@ -23,6 +23,7 @@ from lightcli.problems import Problem, describe_type, describe_value, suggest, t
 
 __all__ = ["Checker", "resolve_class"]
 
+_GLUED = re.compile(r"^[A-Za-z_]\w*:\S")
 _CLASS_KEYS = ("class_path", "init_args", "dict_kwargs", "__path__")
 _EMPTY = inspect.Parameter.empty
 
@@ -57,6 +58,16 @@ class Checker:
         """The problems of ``value`` given where ``hint`` is expected."""
         if key in self.sources.skipped or hint in (Any, object, _EMPTY) or isinstance(hint, (str, typing.TypeVar)):
             return []
+        glued = [k for k in value if isinstance(k, str) and _GLUED.match(k)] if isinstance(value, dict) else []
+        if glued:  # {class_path:x} is one key in YAML: the space after the colon is missing
+            name, _, rest = glued[0].partition(":")
+            origin = self.sources.origins.get(f"{key}.{glued[0]}") or self.sources.origin(key)
+            expected = "`name: value` with a space after the colon"
+            return [
+                Problem(
+                    f"{key}.{name}", expected, repr(glued[0]), f"Write {name}: {rest} (YAML needs the space).", origin
+                )
+            ]
         origin = typing.get_origin(hint)
         if origin is Union or origin is types.UnionType:
             return self._union(value, hint, key, default_class)
