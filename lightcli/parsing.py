@@ -2,7 +2,7 @@
 
 Two parts, both used by :class:`lightcli.cli.LightCLI`:
 
-- :func:`install`: a targeted fix for jsonargparse 4.x (below).
+- :func:`install`: two targeted fixes for jsonargparse 4.x (below, and ``_once_per_pass``).
 - :class:`SectionInstantiator`: LightningCLI stores the system's config as its hyperparameters by
   dumping (validating, serializing, reloading) the *whole* config when the system is built; with
   1000 callbacks that dump dominates. This instantiator dumps only the section it builds.
@@ -26,6 +26,7 @@ parser, never on ``import lightcli``, and only to the jsonargparse versions it w
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -50,21 +51,53 @@ def _deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
     return copy.deepcopy(value, memo)
 
 
+def _once_per_pass(add_sub_defaults: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+    """``ActionTypeHint.add_sub_defaults`` that does nothing when an enclosing pass is already adding them.
+
+    jsonargparse adds the defaults of nested subclasses with a pass over the config in which every
+    nested class_path is parsed again (``parse_object``), and each of those parses starts its own
+    pass over its own nested values, so a class_path at depth d was parsed again ~3^d times (a
+    dataset inside a Loader inside ``system.dataloaders``: ~100 times). Inside the enclosing pass
+    (``sub_defaults`` set), every nested value is already parsed with sub-defaults on, so the inner
+    passes only repeat that work. The enclosing pass and all validation still run.
+    """
+
+    def once(parser: Any, cfg: Any) -> None:
+        from jsonargparse import _typehints
+
+        if _typehints.sub_defaults.get():
+            return None
+        return add_sub_defaults(parser, cfg)
+
+    once.__wrapped__ = add_sub_defaults  # type: ignore[attr-defined]
+    return once
+
+
 def installed() -> bool:
-    """Whether the fix is active in this process."""
+    """Whether the fixes are active in this process."""
     from jsonargparse import _typehints
 
-    return getattr(_typehints, "deepcopy", None) is _deepcopy
+    add_sub_defaults = _typehints.ActionTypeHint.__dict__.get("add_sub_defaults")
+    wrapped = getattr(getattr(add_sub_defaults, "__func__", None), "__wrapped__", None)
+    return getattr(_typehints, "deepcopy", None) is _deepcopy and wrapped is not None
 
 
 def install() -> bool:
-    """Applies the fix to jsonargparse 4.x (idempotent). Returns whether it is active."""
+    """Applies the fixes to jsonargparse 4.x (idempotent). Returns whether they are active."""
     import jsonargparse
     from jsonargparse import _typehints
 
-    if not jsonargparse.__version__.startswith("4.") or getattr(_typehints, "deepcopy", None) is not copy.deepcopy:
-        return installed()  # another version, or someone else replaced it: leave jsonargparse alone
+    if installed():
+        return True
+    action = _typehints.ActionTypeHint
+    if (
+        not jsonargparse.__version__.startswith("4.")
+        or getattr(_typehints, "deepcopy", None) is not copy.deepcopy
+        or not isinstance(action.__dict__.get("add_sub_defaults"), staticmethod)
+    ):
+        return False  # another version, or someone else replaced them: leave jsonargparse alone
     setattr(_typehints, "deepcopy", _deepcopy)  # noqa: B010 - a module attribute, replaced on purpose
+    action.add_sub_defaults = staticmethod(_once_per_pass(action.__dict__["add_sub_defaults"].__func__))  # type: ignore[method-assign]
     return True
 
 
