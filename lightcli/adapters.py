@@ -12,7 +12,16 @@ from typing import Any
 
 import torch
 
-__all__ = ["Accessor", "AdapterError", "Adapters", "ArgumentsAdapter", "BatchAdapter", "Call", "LoggingAdapter", "ModeAdapters"]
+__all__ = [
+    "Accessor",
+    "AdapterError",
+    "Adapters",
+    "ArgumentsAdapter",
+    "BatchAdapter",
+    "Call",
+    "LoggingAdapter",
+    "ModeAdapters",
+]
 
 Accessor = int | str | Callable[[Any], Any]
 """Where a value is in a batch: an index (tuple/list batch), a key (dict batch) or a callable taking the batch."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 import yaml
-from jsonargparse import Namespace
+from jsonargparse import Namespace, set_parsing_settings
 from pytorch_lightning import LightningDataModule
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.callbacks import ProgressBar as _LightningProgressBar
@@ -108,6 +108,7 @@ class LightCLI(LightningCLI):
         self._resume_dir: Path | None = None
         self._run: runs.RunDirectory | None = None
         self._changes: dict[str, tuple[Any, Any]] = {}
+        set_parsing_settings(docstring_parse_attribute_docstrings=True)  # dataclass field docs in --help
         super().__init__(
             System,
             subclass_mode_model=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import pytorch_lightning as pl
@@ -86,7 +86,7 @@ def _named_metrics(metrics: MetricsArg) -> MetricCollection | None:
         return None
     if isinstance(metrics, Metric):
         metrics = [metrics]
-    return MetricCollection(metrics, compute_groups=False)
+    return MetricCollection(metrics, compute_groups=False)  # type: ignore[arg-type]
 
 
 def _batch_size(value: Any) -> int:
@@ -282,7 +282,8 @@ class System(pl.LightningModule):
         trainer = self._trainer
         if trainer is None or not trainer.loggers or trainer.sanity_checking:
             return False
-        return (self.global_step + 1) % max(trainer.log_every_n_steps, 1) == 0
+        every: int = getattr(trainer, "log_every_n_steps", 50)  # set by Lightning's logger connector
+        return (self.global_step + 1) % max(every, 1) == 0
 
     def _log_train_step(self, losses: dict[str, torch.Tensor]) -> None:
         self._pending_step_losses = losses if self._is_log_step() else None
@@ -385,7 +386,15 @@ class System(pl.LightningModule):
                 f"system.dataloaders.{mode}: expected a loader for the {mode} data, got null. "
                 f"Set system.dataloaders.{mode} (e.g. class_path: lightcli.Loader) or pass --data."
             )
-        return factory()
+        try:
+            return factory()
+        except (ConfigError, AdapterError):
+            raise
+        except Exception as error:
+            raise ConfigError(
+                f"system.dataloaders.{mode}: expected a {mode} loader that builds, got {type(error).__name__}: "
+                f"{error}. Check its dataset's init_args (paths first)."
+            ) from error
 
     def train_dataloader(self) -> Any:
         """Builds the training loader."""

@@ -212,3 +212,22 @@ def test_subprocess_fit_has_a_clean_console(workdir: Path) -> None:
     for noise in ("Warning", "warn", "💡", "Tip", "litlogger", "GPU available", "Traceback"):
         assert noise not in done.stderr + done.stdout, noise
     assert "val/acc" in done.stdout
+
+
+def test_dataset_that_fails_to_build_is_named_by_its_key(
+    cli, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "rows.py").write_text(
+        "from torch.utils.data import Dataset\n\n"
+        "class Rows(Dataset):\n"
+        "    def __init__(self, file: str = 'rows.csv'):\n"
+        "        open(file)\n"
+    )
+    config = tiny_config()
+    config["system"]["dataloaders"]["train"] = loader("rows.Rows", file="missing.csv")
+    write_config(workdir / "rows.yaml", config)
+    assert cli("fit", "--config", "rows.yaml") == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "error: system.dataloaders.train: expected a train loader that builds, got FileNotFoundError: "
+        "[Errno 2] No such file or directory: 'missing.csv'. Check its dataset's init_args (paths first)."
+    )

@@ -22,7 +22,9 @@ from lightcli.system import ConfigError
 
 def data(n: int = 64, features: int = 8, classes: int = 3) -> TensorDataset:
     generator = torch.Generator().manual_seed(0)
-    return TensorDataset(torch.randn(n, features, generator=generator), torch.randint(classes, (n,), generator=generator))
+    return TensorDataset(
+        torch.randn(n, features, generator=generator), torch.randint(classes, (n,), generator=generator)
+    )
 
 
 def loaders(**modes: bool) -> DataLoaders:
@@ -191,7 +193,9 @@ def test_reduce_on_plateau_without_monitor_is_a_config_error(tmp_path: Path) -> 
 
 
 def test_step_scheduler_steps_every_optimizer_step(tmp_path: Path) -> None:
-    scheduler = Scheduler(scheduler=functools.partial(torch.optim.lr_scheduler.StepLR, step_size=1, gamma=0.5), interval="step")
+    scheduler = Scheduler(
+        scheduler=functools.partial(torch.optim.lr_scheduler.StepLR, step_size=1, gamma=0.5), interval="step"
+    )
     run = system(scheduler=scheduler)
     trainer(tmp_path, limit_train_batches=3, limit_val_batches=0).fit(run)
     assert run.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**3)
