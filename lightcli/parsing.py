@@ -133,5 +133,5 @@ def section_dump(cli: LightningCLI, keys: tuple[str, ...]) -> dict[str, Any]:
     for key in keys:
         if key in config:
             partial[key] = config[key]
-    text = parser.dump(partial, skip_check=True, skip_link_targets=False, skip_none=False, format="yaml")
+    text = parser.dump(partial, skip_validation=True, skip_link_targets=False, skip_none=False, format="yaml")
     return yaml.safe_load(text) or {}

@@ -23,6 +23,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from conftest import REPO, subprocess_env, tiny_config, write_config
 from lightcli import parsing
 from lightcli.cli import LightCLI, main
+from lightcli.console import quiet
 
 STEPS = 12
 LOG_EVERY = 4
@@ -194,7 +195,8 @@ def _dict_copies_while_building(path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
     with monkeypatch.context() as patch:
         patch.setitem(copy._deepcopy_dispatch, dict, counting)  # type: ignore[attr-defined]
-        LightCLI(args=["--config", str(path)], run=False)
+        with quiet():
+            LightCLI(args=["--config", str(path)], run=False)
     return count
 
 
@@ -227,7 +229,8 @@ def test_hyperparameters_are_the_system_section_as_lightningcli_dumps_it(workdir
             seen["hparams"] = dict(self.model.hparams)
 
     path = write_config(workdir / "hp.yaml", tiny_config())
-    Compare(args=["fit", "--config", str(path), "--trainer.fast_dev_run", "true"])
+    with quiet():
+        Compare(args=["fit", "--config", str(path), "--trainer.fast_dev_run", "true"])
     assert seen["sections"] == seen["full"]
     system = seen["full"]["system"]
     hparams = seen["hparams"]
@@ -278,3 +281,24 @@ def test_the_fast_exit_of_lightcli_keeps_every_log_and_checkpoint(tmp_path: Path
     assert [event.step for event in accumulator.Scalars("val/acc")] == [2, 5]
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu")
     assert (last["epoch"], last["global_step"]) == (1, 6)
+
+
+def test_nested_class_paths_are_not_reparsed_for_each_enclosing_level(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jsonargparse import _typehints
+
+    parsed: dict[str, int] = {}
+    adapt = _typehints.adapt_class_type
+
+    def counting(value: Any, *args: Any, **kwargs: Any) -> Any:
+        class_path = value if isinstance(value, str) else getattr(value, "get", lambda _: None)("class_path")
+        parsed[class_path] = parsed.get(class_path, 0) + 1
+        return adapt(value, *args, **kwargs)
+
+    monkeypatch.setattr(_typehints, "adapt_class_type", counting)
+    path = write_config(workdir / "tiny.yaml", tiny_config())
+    with quiet():
+        LightCLI(args=["--config", str(path)], run=False)
+    # lightcli.Digits sits in a Loader in system.dataloaders (4 loaders): jsonargparse alone parses it ~240 times
+    assert parsed["lightcli.Digits"] <= 4 * 30
