@@ -55,8 +55,12 @@ def _child(path: str, plain: bool) -> None:
     import pytorch_lightning as pl
     from pytorch_lightning.cli import LightningCLI
 
+    from lightcli import cli
     from lightcli.cli import LightCLI
     from lightcli.console import quiet
+
+    if hasattr(cli, "_HELP_TEXT"):  # as the lightcli command does for a run that prints no help
+        cli._HELP_TEXT["field_docstrings"] = False
 
     times: dict[str, float] = {}
 
