@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import yaml
 from jsonargparse import Namespace, set_parsing_settings
-from pytorch_lightning import LightningDataModule
+from pytorch_lightning import LightningDataModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.callbacks import ProgressBar as _LightningProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
@@ -56,7 +56,10 @@ TOOLS: dict[str, tuple[str, str]] = {
     "completion": ("lightcli.completion:main", "Print the bash or zsh completion script."),
     "sweep": ("lightcli.sweep:main", "Search hyperparameters with Optuna over dotted config keys."),
     "diff": ("lightcli.diff:main", "Show the config keys that differ between two runs or config files."),
-    "check": ("lightcli.check:main", "Check a config without training: every error at once (--run: one batch per mode)."),
+    "check": (
+        "lightcli.check:main",
+        "Check a config without training: every error at once (--run: one batch per mode).",
+    ),
 }
 """The other subcommands: name -> (``module:function`` taking the remaining args and returning an exit code, help).
 
@@ -161,7 +164,7 @@ class LightCLI(LightningCLI):
         subcommands = parser.add_subcommands()
         for name, description in SUBCOMMANDS.items():
             if name == self._requested:
-                subparser = self._prepare_subcommand_parser(self.trainer_class, name, description=description)
+                subparser = self._prepare_subcommand_parser(Trainer, name, description=description)
             else:
                 subparser = self.init_parser(description=description)
             self._subcommand_parsers[name] = subparser
@@ -265,7 +268,9 @@ class LightCLI(LightningCLI):
 
     def instantiate_classes(self) -> None:
         """Builds the system, the optional datamodule and the trainer."""
-        problems = static_problems(self.config.get(self.subcommand) if self.subcommand else self.config, self.subcommand)
+        problems = static_problems(
+            self.config.get(self.subcommand) if self.subcommand else self.config, self.subcommand
+        )
         if problems:
             raise ConfigErrors(problems)
         with building(self.parser, self.config, self.subcommand):  # names the key of a component that raises
@@ -381,4 +386,3 @@ def _exit_now() -> None:
         with contextlib.suppress(OSError, ValueError):  # a closed pipe (`lightcli fit --help | head -1`)
             stream.flush()
     os._exit(0)
-

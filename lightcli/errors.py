@@ -218,6 +218,9 @@ def building(parser: Any, config: Any, subcommand: str | None) -> Iterator[None]
     except (ComponentError, SystemExit, KeyboardInterrupt):
         raise
     except Exception as error:
+        own = _own_error(error) or (_own_error(failures[0][1]) if failures else None)
+        if own is not None:  # lightcli's own components already name their key: pass the message on as it is
+            raise own from None
         if not failures:
             raise ComponentError(
                 Problem("system", "the system to build", f"{type(error).__name__}: {first_line(error)}", _TRACEBACK_FIX)
@@ -232,6 +235,20 @@ def building(parser: Any, config: Any, subcommand: str | None) -> Iterator[None]
         ) from original
     finally:
         instantiators.pop((object, True), None)
+
+
+def _own_error(error: BaseException | None) -> Exception | None:
+    """The first lightcli ConfigError or AdapterError in an exception's cause/context chain, if any."""
+    from lightcli.adapters import AdapterError
+    from lightcli.system import ConfigError
+
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, (ConfigError, AdapterError)):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 _TRACEBACK_FIX = f"Check its init_args ({TRACEBACK_ENV_VAR}=1 shows the traceback)."
