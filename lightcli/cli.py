@@ -67,10 +67,6 @@ They are imported only when run, so ``lightcli --help`` stays fast.
 """
 
 
-_HELP_TEXT: dict[str, bool] = {"field_docstrings": True}
-"""Read the docstrings of dataclass fields (help text, ~1 s per run); :func:`run` skips them when no help is printed."""
-
-
 def _prints_help(args: list[str]) -> bool:
     return any(a in ("-h", "--help") or a.endswith(".help") or ".help=" in a or "comments" in a for a in args)
 
@@ -119,8 +115,8 @@ class LightCLI(LightningCLI):
         self._resume_dir: Path | None = None
         self._run: runs.RunDirectory | None = None
         self._changes: dict[str, tuple[Any, Any]] = {}
-        # dataclass field docs in --help (run() skips them for a run that prints no help)
-        set_parsing_settings(docstring_parse_attribute_docstrings=_HELP_TEXT["field_docstrings"])
+        # dataclass field docstrings are help text only, and reading them costs seconds: only for help
+        set_parsing_settings(docstring_parse_attribute_docstrings=_prints_help(self._argv))
         super().__init__(
             System,
             subclass_mode_model=True,
@@ -366,8 +362,6 @@ def run() -> None:
     import gc
 
     gc.freeze()  # the objects of the imported libraries: never scanned by a garbage collection again
-    if _requested_subcommand(sys.argv[1:]) in SUBCOMMANDS and not _prints_help(sys.argv[1:]):
-        _HELP_TEXT["field_docstrings"] = False  # one run per process: no help text printed, none parsed
     code = main()
     if code == 0 and _requested_subcommand(sys.argv[1:]) in SUBCOMMANDS:
         _exit_now()
