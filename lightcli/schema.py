@@ -10,7 +10,6 @@ project's own modules (the importable modules in the working directory).
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import datetime
 import enum
@@ -25,161 +24,16 @@ from collections import abc
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-__all__ = ["LIBRARY_MODULES", "build_schema", "build_subcommand_parser", "main", "project_modules"]
-
-LIBRARY_MODULES: tuple[str, ...] = (
-    "torch.nn",
-    "torch.optim",
-    "torch.optim.lr_scheduler",
-    "torch.utils.data",
-    "torchmetrics",
-    "torchmetrics.aggregation",
-    "torchmetrics.audio",
-    "torchmetrics.classification",
-    "torchmetrics.clustering",
-    "torchmetrics.detection",
-    "torchmetrics.image",
-    "torchmetrics.multimodal",
-    "torchmetrics.nominal",
-    "torchmetrics.regression",
-    "torchmetrics.retrieval",
-    "torchmetrics.segmentation",
-    "torchmetrics.shape",
-    "torchmetrics.text",
-    "torchmetrics.wrappers",
-    "pytorch_lightning",
-    "pytorch_lightning.accelerators",
-    "pytorch_lightning.callbacks",
-    "pytorch_lightning.loggers",
-    "pytorch_lightning.plugins",
-    "pytorch_lightning.plugins.environments",
-    "pytorch_lightning.profilers",
-    "pytorch_lightning.strategies",
-    "lightcli",
+from lightcli.classes import (
+    LIBRARY_MODULES,
+    STAGES,
+    build_subcommand_parser,
+    collect_classes,
+    lightcli_modules,
+    project_modules,
 )
-"""The library modules whose public classes the schema lists (besides the project's modules)."""
 
-_SKIPPED_DIRS = {"tests", "test", "docs", "build", "dist", "runs", "sweeps", "node_modules", "site-packages"}
-_SUBCOMMANDS = ("fit", "validate", "test", "predict")
-
-
-# -- the parser and the classes ------------------------------------------------------------------------
-
-
-class _Built(Exception):
-    """Carries the parser out of LightCLI's constructor, before any parsing."""
-
-
-def build_subcommand_parser(subcommand: str = "fit", root: bool = False) -> Any:
-    """Builds the parser of ``lightcli <subcommand>`` exactly as the CLI does, without parsing anything.
-
-    Args:
-        subcommand: One of fit, validate, test, predict.
-        root: Return the whole ``lightcli`` parser (which takes the subcommand first) instead.
-    """
-    from lightcli.cli import LightCLI
-
-    class _ParserOnly(LightCLI):
-        def parse_arguments(self, parser: Any, args: Any) -> None:
-            raise _Built(parser)
-
-    try:
-        _ParserOnly(args=[subcommand])
-    except _Built as built:
-        parser = built.args[0]
-    else:  # pragma: no cover - parse_arguments is always called
-        raise RuntimeError("LightCLI did not build a parser")
-    parsers = getattr(parser, "_subcommands_action", None)
-    return parsers._name_parser_map[subcommand] if parsers is not None and not root else parser
-
-
-def _safe_to_import(path: Path) -> bool:
-    """True when a module's top level only defines things (no statements that would run a script)."""
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (SyntaxError, UnicodeDecodeError, OSError):
-        return False
-    allowed: tuple[type[ast.stmt], ...] = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef)
-    allowed += (ast.ClassDef, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Try, ast.Pass)
-    for node in tree.body:
-        if isinstance(node, allowed):
-            continue
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
-            continue  # docstring
-        if isinstance(node, ast.If):
-            test = ast.unparse(node.test)
-            if "__name__" in test or "TYPE_CHECKING" in test or "sys.version_info" in test:
-                continue
-        return False
-    return True
-
-
-def project_modules(root: str | Path = ".") -> list[str]:
-    """Names of the project's modules in ``root`` that can be imported without running anything.
-
-    Top-level ``*.py`` files and packages (with their submodules) are considered; a module whose top
-    level runs statements (a script) is left out, as are tests, setup files and hidden directories.
-
-    Args:
-        root: The project directory (the working directory by default).
-    """
-    root = Path(root)
-    names: list[str] = []
-    for path in sorted(root.iterdir()):
-        if path.name.startswith((".", "_")) or path.name in _SKIPPED_DIRS:
-            continue
-        if path.is_file() and path.suffix == ".py" and path.stem not in ("setup", "conftest", "noxfile"):
-            if path.stem.isidentifier() and _safe_to_import(path):
-                names.append(path.stem)
-        elif path.is_dir() and (path / "__init__.py").is_file() and path.name.isidentifier():
-            for file in sorted(path.rglob("*.py")):
-                parts = file.relative_to(root).with_suffix("").parts
-                if parts[-1] == "__init__":
-                    parts = parts[:-1]
-                if any(p.startswith(".") or p in _SKIPPED_DIRS or not p.isidentifier() for p in parts):
-                    continue
-                if _safe_to_import(file):
-                    names.append(".".join(parts))
-    return [n for n in names if n != "lightcli" and not n.startswith("lightcli.")]
-
-
-def _lightcli_modules() -> list[str]:
-    import pkgutil
-
-    import lightcli
-
-    return [f"lightcli.{m.name}" for m in pkgutil.iter_modules(lightcli.__path__) if not m.name.startswith("_")]
-
-
-def _collect_classes(
-    module_names: list[str], project: list[str] | tuple[str, ...] = ()
-) -> tuple[dict[type, list[str]], list[str]]:
-    """Maps each public class of the modules to its import paths (shortest first); also returns problems.
-
-    From the ``project`` modules only the classes they define are taken (not what they import).
-    """
-    paths: dict[type, list[str]] = {}
-    problems: list[str] = []
-    for name in [*module_names, *project]:
-        try:
-            module = importlib.import_module(name)
-        except Exception as error:  # a project module that does not import is skipped, not fatal
-            if not name.startswith("lightcli."):
-                problems.append(f"{name}: not importable ({type(error).__name__}: {error})")
-            continue
-        for attr in dir(module):
-            if attr.startswith("_"):
-                continue
-            value = getattr(module, attr, None)
-            if inspect.isclass(value) and (name not in project or value.__module__ == name):
-                paths.setdefault(value, []).append(f"{name}.{attr}")
-    for cls, found in paths.items():
-        canonical = f"{cls.__module__}.{cls.__qualname__}"
-        if "<" not in canonical and canonical not in found:
-            found.append(canonical)
-        found.sort(key=lambda p: (p.count("."), len(p)))
-    return paths, problems
-
+__all__ = ["build_schema", "main"]
 
 # -- types to JSON Schema ------------------------------------------------------------------------------
 
@@ -493,7 +347,7 @@ def build_schema(subcommand: str = "fit", modules: list[str] | None = None) -> d
     if modules is None:
         loaded = sorted(m for m in sys.modules if m == "project" or m.startswith("project."))  # --project
         modules = [*project_modules(Path.cwd()), *loaded]
-    classes, problems = _collect_classes([*LIBRARY_MODULES, *_lightcli_modules()], modules)
+    classes, problems = collect_classes([*LIBRARY_MODULES, *lightcli_modules()], modules)
     builder = _Builder(classes)
     root: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
     for action in parser._actions:
@@ -524,7 +378,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Write the JSON Schema of lightcli configs (for YAML editors and validation).",
         allow_abbrev=False,
     )
-    parser.add_argument("subcommand", nargs="?", default="fit", choices=_SUBCOMMANDS, help="whose config (fit)")
+    parser.add_argument("subcommand", nargs="?", default="fit", choices=STAGES, help="whose config (fit)")
     parser.add_argument("-o", "--output", help="write to this file instead of stdout")
     parser.add_argument(
         "--module",

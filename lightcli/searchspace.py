@@ -228,7 +228,7 @@ def _explained(args: list[str]) -> str | None:
     """The problems as ``lightcli fit`` reports them (key, expected, got, fix), when it can say."""
     try:
         from lightcli.errors import ParseFailure, explain
-        from lightcli.schema import build_subcommand_parser
+        from lightcli.classes import build_subcommand_parser
 
         argv = ["fit", *args]
         try:

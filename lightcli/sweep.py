@@ -407,7 +407,7 @@ def main(args: list[str]) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats, stale trials
-    from lightcli.schema import build_subcommand_parser
+    from lightcli.classes import build_subcommand_parser
 
     try:
         space = read_space(options.space, options.metric, options.direction)

@@ -1,0 +1,35 @@
+"""Which classes a config can name, and the parser of one subcommand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lightcli.classes import build_subcommand_parser, collect_classes, project_modules
+
+
+def test_project_modules_skip_scripts_tests_and_hidden_folders(workdir: Path) -> None:
+    (workdir / "models.py").write_text("import torch\n\nclass Net(torch.nn.Module):\n    pass\n")
+    (workdir / "train_script.py").write_text("print('training!')\n")
+    (workdir / "guarded.py").write_text("X = 1\nif __name__ == '__main__':\n    print(X)\n")
+    (workdir / "pkg").mkdir()
+    (workdir / "pkg" / "__init__.py").write_text("")
+    (workdir / "pkg" / "data.py").write_text("class Rows:\n    pass\n")
+    (workdir / "tests").mkdir()
+    (workdir / "tests" / "test_x.py").write_text("")
+    assert project_modules(workdir) == ["guarded", "models", "pkg", "pkg.data"]
+
+
+def test_project_classes_are_only_those_they_define(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(workdir))
+    (workdir / "mine.py").write_text("from torch.nn import Linear\n\nclass Head(Linear):\n    pass\n")
+    paths, problems = collect_classes([], project=["mine"])
+    assert [p for found in paths.values() for p in found] == ["mine.Head"]
+    assert problems == []
+
+
+def test_subcommand_parser_is_the_cli_parser() -> None:
+    parser = build_subcommand_parser("test")
+    keys = {action.dest for action in parser._actions}
+    assert {"system", "trainer.max_epochs", "ckpt_path"} <= keys
