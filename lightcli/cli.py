@@ -38,6 +38,7 @@ from lightcli.errors import (
     run_reported,
     static_problems,
 )
+from lightcli.freezer import Freezer
 from lightcli.parsing import SectionInstantiator, install
 from lightcli.system import System
 
@@ -307,7 +308,11 @@ class LightCLI(LightningCLI):
         return trainer
 
     def before_fit(self) -> None:
-        """Checks that the weights of a resumed checkpoint still fit a model changed on the command line."""
+        """Checks callbacks against the built model (a Freezer's prefixes), and that the weights of a resumed
+        checkpoint still fit a model changed on the command line: before the run directory exists."""
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, Freezer):
+                callback.check(self.model)
         if self._changes:
             check_weights_fit(self.model, self.config[self.subcommand].ckpt_path, self._changes)
 

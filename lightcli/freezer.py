@@ -81,6 +81,10 @@ class Freezer(Callback):
         self._resolved = [canonical(p, params, prefix=True) or p for p in self.prefixes]
         return {name: p for name, p in chosen.items() if name not in kept}
 
+    def check(self, pl_module: pl.LightningModule) -> None:
+        """Raises the config error of a name or prefix that matches no parameter, before anything runs."""
+        self._choose(getattr(pl_module, "model", pl_module))
+
     def _is_over(self, trainer: pl.Trainer) -> bool:
         if self.until_step is not None:
             return trainer.global_step >= self.until_step

@@ -97,6 +97,7 @@ def run_error(cli, workdir: Path, capsys: pytest.CaptureFixture[str], freezer: d
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert not (workdir / "ckpts").exists()
+    assert not (workdir / "runs").exists()  # no run directory, no logs: nothing half-written
     return err
 
 
