@@ -310,7 +310,7 @@ class LightCLI(LightningCLI):
     def before_fit(self) -> None:
         """Checks callbacks against the built model (a Freezer's prefixes), and that the weights of a resumed
         checkpoint still fit a model changed on the command line: before the run directory exists."""
-        for callback in self.trainer.callbacks:
+        for callback in getattr(self.trainer, "callbacks", []):  # set by Lightning at build time
             if isinstance(callback, Freezer):
                 callback.check(self.model)
         if self._changes:

@@ -103,9 +103,14 @@ def select(
         prefix = canonical(given, params, prefix=True)
         if prefix is None:
             modules = module_names(model)
+            listing = (
+                f"Modules with parameters: {', '.join(modules[:12])}."
+                if modules
+                else "The model holds its parameters itself: the prefix 'model' selects them all."
+            )
             raise config_error(
                 f"{key}.{fields[1]}: expected module names of system.model, got {given!r}, which matches no parameter."
-                f"{_closest(given, modules)} Modules with parameters: {', '.join(modules[:12])}."
+                f"{_closest(given, modules)} {listing}"
             )
         chosen.update(name for name in params if matches_prefix(name, prefix))
     return {name: param for name, param in params.items() if name in chosen}

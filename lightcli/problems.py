@@ -131,7 +131,7 @@ def describe_type(hint: Any) -> str:
     if origin is not None and _is_abc(origin, ("Callable",)):
         inner = typing.get_args(hint)
         returns = inner[-1] if inner else Any
-        if isinstance(returns, type) and returns is not object:
+        if isinstance(returns, type) and returns not in (object, Any):  # Any is a class on Python 3.11+
             return f"a {type_name(returns)} class_path"
         return "a callable: a class_path with init_args, or the import path of a function"
     if hint is typing.Callable:

@@ -59,11 +59,6 @@ def test_describe_type(hint: Any, described: str) -> None:
     assert describe_type(hint) == described
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: typing.Any is a class on Python 3.11+, so Callable[..., Any] (system.criterion, "
-    "Loader.collate_fn) is described as 'a typing.Any class_path'",
-)
 def test_a_callable_returning_anything_is_described_as_a_callable() -> None:
     assert describe_type(Callable[..., Any] | None) == (
         "a callable: a class_path with init_args, or the import path of a function or null"
