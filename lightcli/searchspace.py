@@ -227,8 +227,8 @@ def _condensed(message: str) -> str:
 def _explained(args: list[str]) -> str | None:
     """The problems as ``lightcli fit`` reports them (key, expected, got, fix), when it can say."""
     try:
-        from lightcli.errors import ParseFailure, explain
         from lightcli.classes import build_subcommand_parser
+        from lightcli.errors import ParseFailure, explain
 
         argv = ["fit", *args]
         try:
