@@ -24,17 +24,23 @@ def preflight(argv: list[str], subcommands: list[str]) -> None:
     """
     position = next((i for i, a in enumerate(argv) if a in subcommands), None)
     if position is None:
-        bare = [a for a in argv if not a.startswith("-")]
+        # a bare word that is not the value of an option (`--config my.yaml`) stands where the subcommand goes
+        bare = [
+            a
+            for i, a in enumerate(argv)
+            if not a.startswith("-") and not (i and argv[i - 1].startswith("-") and "=" not in argv[i - 1])
+        ]
         if bare or not any(a in ("-h", "--help") for a in argv):
             given = f"{bare[0]!r}" if bare else "nothing"
             hint = suggest(bare[0], subcommands) if bare else ""
+            example = " ".join(argv) if argv and not bare else "--config my.yaml"
             raise ConfigErrors(
                 [
                     Problem(
                         "subcommand",
                         f"one of {', '.join(subcommands)}",
                         given,
-                        f"Write e.g. `lightcli fit --config my.yaml`.{hint}",
+                        f"Write e.g. `lightcli fit {example}`.{hint}",
                     )
                 ]
             )

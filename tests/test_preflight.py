@@ -64,6 +64,12 @@ def test_the_subcommand_is_required_and_checked(folder: Path) -> None:
         "subcommand: expected one of fit, validate, test, predict, got nothing. "
         "Write e.g. `lightcli fit --config my.yaml`."
     ]
+    with pytest.raises(ConfigErrors) as raised:
+        preflight(["--config", "base.yaml"], SUBCOMMANDS)  # the file is the option's value, not a subcommand
+    assert _messages(raised) == [
+        "subcommand: expected one of fit, validate, test, predict, got nothing. "
+        "Write e.g. `lightcli fit --config base.yaml`."
+    ]
 
 
 def test_config_before_the_subcommand_only_for_files_keyed_by_subcommand(folder: Path) -> None:
