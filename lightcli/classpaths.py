@@ -31,7 +31,15 @@ def resolve_class(path: str, base: Any = None) -> Any:
     if blocked is not None:
         raise ClassPathError(*blocked)
     if "." not in path:
-        found = {c.__name__: c for c in _subclasses(base)} if isinstance(base, type) else {}
+        classes = _subclasses(base) if isinstance(base, type) else []
+        same = sorted({type_name(c) for c in classes if c.__name__ == path}, key=lambda n: (n.count("."), len(n)))
+        if len(same) > 1:  # as jsonargparse does: a short name must name one class
+            raise ClassPathError(
+                "a class name that names one class",
+                f"the name {path!r}, shared by {', '.join(same[:4])}{', ...' if len(same) > 4 else ''}",
+                f"Write the full import path, e.g. {same[0]}.",
+            )
+        found = {c.__name__: c for c in classes}
         if path in found:
             return found[path]
         hint = ""

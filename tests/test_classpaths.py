@@ -61,14 +61,13 @@ def test_a_bare_name_asks_for_the_full_import_path() -> None:
     assert _error("MLPP", torch.nn.Module)[2] == "Write module.Class. Did you mean 'lightcli.MLP'?"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a short name shared by several subclasses resolves silently to the last one found "
-    "(torch.ao.nn.qat.dynamic...Linear), while jsonargparse rejects it as ambiguous",
-)
 def test_an_ambiguous_short_name_is_refused() -> None:
-    with pytest.raises(ClassPathError):
+    with pytest.raises(ClassPathError) as raised:
         resolve_class("Linear", torch.nn.Module)
+    expected, given, fix = raised.value.expected, raised.value.got, raised.value.fix
+    assert expected == "a class name that names one class"
+    assert given.startswith("the name 'Linear', shared by torch.nn.Linear, ")
+    assert fix == "Write the full import path, e.g. torch.nn.Linear."
 
 
 def test_a_module_that_fails_to_import_is_named_with_its_error(importable: Path) -> None:
