@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import os
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +98,26 @@ def cli(workdir: Path):
         return main([str(a) for a in args])
 
     return run
+
+
+@pytest.fixture
+def tiny_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory holding tiny.yaml, with sys.path restored and no import allowlist set."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delenv("LIGHTCLI_ALLOWED_MODULES", raising=False)
+    write_config(tmp_path / "tiny.yaml", tiny_config())
+    return tmp_path
+
+
+def stage_of(config: Path) -> str:
+    """The subcommand a config's header runs it with (``# Run: lightcli <stage> --config configs/<name>``)."""
+    name = re.escape(str(config.relative_to(REPO)))
+    for line in config.read_text().splitlines():
+        found = re.search(rf"lightcli (\w+) --config {name}", line)
+        if line.startswith("#") and found:
+            return found.group(1)
+    return "fit"
 
 
 def only_run_dir(root: Path) -> Path:

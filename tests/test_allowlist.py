@@ -15,12 +15,8 @@ NET = "import torch\n\n\nclass Net(torch.nn.Linear):\n    def __init__(self):\n 
 
 
 @pytest.fixture
-def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    monkeypatch.delenv("LIGHTCLI_ALLOWED_MODULES", raising=False)
-    write_config(tmp_path / "tiny.yaml", tiny_config())
-    return tmp_path
+def folder(tiny_folder: Path) -> Path:
+    return tiny_folder
 
 
 def test_everything_is_allowed_without_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, tiny_config, write_config
+from conftest import REPO, stage_of
 from lightcli.cli import main
 
 
@@ -17,12 +15,8 @@ def _files(root: Path) -> set[Path]:
 
 
 @pytest.fixture
-def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    monkeypatch.delenv("LIGHTCLI_ALLOWED_MODULES", raising=False)
-    write_config(tmp_path / "tiny.yaml", tiny_config())
-    return tmp_path
+def folder(tiny_folder: Path) -> Path:
+    return tiny_folder
 
 
 def test_static_check_of_a_valid_config(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -117,16 +111,6 @@ def test_unknown_stage(folder: Path, capsys: pytest.CaptureFixture[str]) -> None
         "error: subcommand: expected one of fit, validate, test, predict after check, got 'tset'. "
         "Write e.g. `lightcli check fit --config my.yaml`. Did you mean 'test'?\n"
     )
-
-
-def stage_of(config: Path) -> str:
-    """The subcommand a config's header runs it with (``# Run: lightcli <stage> --config configs/<name>``)."""
-    name = re.escape(str(config.relative_to(REPO)))
-    for line in config.read_text().splitlines():
-        found = re.search(rf"lightcli (\w+) --config {name}", line)
-        if line.startswith("#") and found:
-            return found.group(1)
-    return "fit"
 
 
 def test_every_shipped_config_passes_the_static_check(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:

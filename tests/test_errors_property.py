@@ -13,7 +13,6 @@ import importlib
 import inspect
 import io
 import os
-import re
 import sys
 import tempfile
 import types
@@ -26,21 +25,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO
+from conftest import REPO, stage_of
 from lightcli.cli import main
 
 CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))
 Path_ = tuple[str, ...]
-
-
-def stage_of(config: Path) -> str:
-    """The subcommand the config's header runs it with."""
-    name = re.escape(str(config.relative_to(REPO)))
-    for line in config.read_text().splitlines():
-        found = re.search(rf"lightcli (\w+) --config {name}", line)
-        if line.startswith("#") and found:
-            return found.group(1)
-    return "fit"
 
 
 def walk(tree: Any, path: Path_ = ()) -> Iterator[tuple[Path_, Any]]:
