@@ -57,7 +57,7 @@ def _child(path: str, plain: bool) -> None:
 
     from lightcli import cli
     from lightcli.cli import LightCLI
-    from lightcli.console import quiet
+    from lightcli.run.console import quiet
 
     if hasattr(cli, "_HELP_TEXT"):  # as the lightcli command does for a run that prints no help
         cli._HELP_TEXT["field_docstrings"] = False

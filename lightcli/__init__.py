@@ -1,13 +1,13 @@
 """lightcli: train PyTorch models from typed, checked YAML configs on PyTorch Lightning."""
 
-from lightcli.adapters import Adapters, ArgumentsAdapter, BatchAdapter, Call, LoggingAdapter, ModeAdapters
-from lightcli.data import Diabetes, Digits, Loader, SyntheticClassification, TensorSplitDataset, Wine
-from lightcli.freezer import Freezer
-from lightcli.models import MLP
-from lightcli.optim import ParamGroup
-from lightcli.system import DataLoaders, Metrics, Scheduler, System
-from lightcli.weights import Weights
-from lightcli.writers import Argmax, FileWriter, TableWriter
+from lightcli.core.adapters import Adapters, ArgumentsAdapter, BatchAdapter, Call, LoggingAdapter, ModeAdapters
+from lightcli.core.data import Diabetes, Digits, Loader, SyntheticClassification, TensorSplitDataset, Wine
+from lightcli.core.freezer import Freezer
+from lightcli.core.models import MLP
+from lightcli.core.optim import ParamGroup
+from lightcli.core.system import DataLoaders, Metrics, Scheduler, System
+from lightcli.core.weights import Weights
+from lightcli.core.writers import Argmax, FileWriter, TableWriter
 
 __version__ = "0.1.0"
 

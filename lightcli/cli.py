@@ -9,7 +9,7 @@ import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 import yaml
@@ -19,8 +19,13 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.callbacks import ProgressBar as _LightningProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
-from lightcli import runs
-from lightcli.checkpointing import (
+from lightcli.config.explain import ParseFailure, building, naming, run_reported
+from lightcli.config.problems import ConfigErrors
+from lightcli.core.freezer import Freezer
+from lightcli.core.rules import check_optimizers, static_problems
+from lightcli.core.system import System
+from lightcli.run import folders as runs
+from lightcli.run.checkpoints import (
     GracefulStop,
     RandomState,
     ResumeOverrides,
@@ -28,19 +33,9 @@ from lightcli.checkpointing import (
     config_changes,
     use_atomic_checkpoints,
 )
-from lightcli.console import ProgressBar, metrics_table, quiet
-from lightcli.errors import (
-    ConfigErrors,
-    StrictParser,
-    building,
-    check_optimizers,
-    naming,
-    run_reported,
-    static_problems,
-)
-from lightcli.freezer import Freezer
-from lightcli.parsing import SectionInstantiator, install
-from lightcli.system import System
+from lightcli.run.console import ProgressBar, metrics_table, quiet
+from lightcli.upstream.jsonargparse import install
+from lightcli.upstream.lightning import SectionInstantiator
 
 __all__ = ["SUBCOMMANDS", "TOOLS", "LightCLI", "main", "run"]
 
@@ -53,12 +48,15 @@ SUBCOMMANDS: dict[str, str] = {
 """The Lightning subcommands of ``lightcli`` with their one-line help (run by :class:`LightCLI`)."""
 
 TOOLS: dict[str, tuple[str, str]] = {
-    "schema": ("lightcli.schema:main", "Write the JSON Schema of configs, for YAML editors (autocompletion, checks)."),
-    "completion": ("lightcli.completion:main", "Print the bash or zsh completion script."),
-    "sweep": ("lightcli.sweep:main", "Search hyperparameters with Optuna over dotted config keys."),
-    "diff": ("lightcli.diff:main", "Show the config keys that differ between two runs or config files."),
+    "schema": (
+        "lightcli.tools.schema:main",
+        "Write the JSON Schema of configs, for YAML editors (autocompletion, checks).",
+    ),
+    "completion": ("lightcli.tools.completion:main", "Print the bash or zsh completion script."),
+    "sweep": ("lightcli.tools.sweep:main", "Search hyperparameters with Optuna over dotted config keys."),
+    "diff": ("lightcli.tools.diff:main", "Show the config keys that differ between two runs or config files."),
     "check": (
-        "lightcli.check:main",
+        "lightcli.tools.check:main",
         "Check a config without training: every error at once (--run: one batch per mode).",
     ),
 }
@@ -101,6 +99,16 @@ def _stored_system_config(ckpt_path: str | None) -> dict[str, Any] | None:
     return {"class_path": hparams.pop("_class_path"), "init_args": hparams}
 
 
+class StrictParser(LightningArgumentParser):
+    """The parser of ``lightcli``: a rejected config raises :class:`ParseFailure` instead of printing usage."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        """Raises :class:`ParseFailure` (jsonargparse's own nested parsers keep raising ``ArgumentError``)."""
+        if not self.exit_on_error:
+            super().error(message, ex)
+        raise ParseFailure(message, ex, self)
+
+
 class LightCLI(LightningCLI):
     """LightningCLI for a :class:`~lightcli.System` (or a subclass) under the ``system`` key.
 
@@ -134,7 +142,7 @@ class LightCLI(LightningCLI):
             },
             args=self._argv,
             run=run,
-            parser_class=StrictParser,  # a rejected config raises, so main() can explain it (lightcli.errors)
+            parser_class=StrictParser,  # a rejected config raises, so main() can explain it (lightcli.config.explain)
         )
 
     # -- parsers -------------------------------------------------------------------------------------
@@ -144,7 +152,7 @@ class LightCLI(LightningCLI):
         kwargs.setdefault("allow_abbrev", False)
         kwargs.setdefault("description", "Train, validate, test and predict with a typed System from YAML configs.")
         kwargs.setdefault("dump_header", ["lightcli config: run it with `lightcli fit --config <this file>`"])
-        install()  # lists of class_path entries parse in linear time (lightcli.parsing)
+        install()  # lists of class_path entries parse in linear time (lightcli.upstream.jsonargparse)
         return super().init_parser(**kwargs)
 
     def add_core_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -331,13 +339,13 @@ def main(args: list[str] | None = None) -> int:
     """Runs ``lightcli`` with the given arguments (``sys.argv[1:]`` when None) and returns the exit code.
 
     Modules in the current working directory are importable by class_path, and so are those of
-    ``--project <folder>`` as ``project.<module>.<Name>`` (see :mod:`lightcli.project`).
+    ``--project <folder>`` as ``project.<module>.<Name>`` (see :mod:`lightcli.config.project`).
     """
     argv = list(sys.argv[1:] if args is None else args)
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
-    from lightcli.project import load_project, pop_project  # --project <folder>: user code as `project.*`
+    from lightcli.config.project import load_project, pop_project  # --project <folder>: user code as `project.*`
 
     try:
         argv, project = pop_project(argv)
@@ -352,7 +360,7 @@ def main(args: list[str] | None = None) -> int:
         rest = argv[argv.index(name) + 1 :]
         with quiet():
             return int(getattr(importlib.import_module(module), function)(rest))
-    with quiet():  # config errors: one line each on stderr, exit code 2 (lightcli.errors)
+    with quiet():  # config errors: one line each on stderr, exit code 2 (lightcli.config.explain)
         return run_reported(lambda: LightCLI(args=argv), argv, [*SUBCOMMANDS, *TOOLS])
 
 

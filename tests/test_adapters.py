@@ -9,7 +9,7 @@ import torch
 
 from conftest import loader, tiny_config, write_config
 from lightcli import ArgumentsAdapter, BatchAdapter, Call, LoggingAdapter
-from lightcli.adapters import AdapterError
+from lightcli.core.adapters import AdapterError
 
 
 def test_batch_adapter_reads_tuples_dicts_tensors_and_callables() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import tiny_config, write_config
-from lightcli.allowlist import ALWAYS_ALLOWED, allowed_prefixes, import_paths, refused
 from lightcli.cli import main
+from lightcli.config.allowlist import ALWAYS_ALLOWED, allowed_prefixes, import_paths, refused
 
 NET = "import torch\n\n\nclass Net(torch.nn.Linear):\n    def __init__(self):\n        super().__init__(64, 10)\n"
 

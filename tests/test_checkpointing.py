@@ -12,9 +12,9 @@ import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning import Trainer
 
-import lightcli.checkpointing
+import lightcli.run.checkpoints
 from conftest import subprocess_env, tiny_config, write_config
-from lightcli.checkpointing import AtomicCheckpointIO, atomic_save, use_atomic_checkpoints
+from lightcli.run.checkpoints import AtomicCheckpointIO, atomic_save, use_atomic_checkpoints
 
 DEADLINE = 600  # seconds: only a guard against a hung CI job
 
@@ -22,7 +22,7 @@ DEADLINE = 600  # seconds: only a guard against a hung CI job
 KILL_MID_WRITE = """
 import io, os, signal, sys
 import torch
-import lightcli.checkpointing
+import lightcli.run.checkpoints
 
 calls = 0
 _save = torch.save
@@ -40,7 +40,7 @@ def save_then_die(obj, file, *args, **kwargs):
     os.fsync(file.fileno())
     os.kill(os.getpid(), signal.SIGKILL)
 
-lightcli.checkpointing.torch.save = save_then_die
+lightcli.run.checkpoints.torch.save = save_then_die
 from lightcli.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -48,7 +48,7 @@ sys.exit(main(sys.argv[1:]))
 # Sends a signal to its own process during training batch 1 (after step 2), as a scheduler or a Ctrl-C would.
 SIGNAL_AT_BATCH = """
 import os, signal, sys
-from lightcli.system import System
+from lightcli.core.system import System
 from lightcli.cli import main
 
 _original = System.on_train_batch_end
@@ -83,7 +83,7 @@ def test_failed_write_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch:
         file.write(b"half a checkpoint")  # type: ignore[attr-defined]
         raise OSError("disk full")
 
-    monkeypatch.setattr(lightcli.checkpointing.torch, "save", broken_save)
+    monkeypatch.setattr(lightcli.run.checkpoints.torch, "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
         atomic_save({"step": 2}, path)
     monkeypatch.undo()

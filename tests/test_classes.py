@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lightcli.classes import build_subcommand_parser, collect_classes, project_modules
+from lightcli.tools.classes import build_subcommand_parser, collect_classes, project_modules
 
 
 def test_project_modules_skip_scripts_tests_and_hidden_folders(workdir: Path) -> None:

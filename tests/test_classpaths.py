@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import lightcli
-from lightcli.classpaths import ClassPathError, resolve_class, use_subclass, what
+from lightcli.config.classpaths import ClassPathError, resolve_class, use_subclass, what
 
 
 def _error(path: str, base: object = None) -> tuple[str, str, str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lightcli.configsource import COMMAND_LINE, load_file, read_sources
+from lightcli.config.sources import COMMAND_LINE, load_file, read_sources
 
 MODEL = "system:\n  model:\n    class_path: lightcli.MLP\n    init_args: {in_features: 64, out_features: 10}\n"
 

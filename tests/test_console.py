@@ -7,7 +7,7 @@ import warnings
 
 import torch
 
-from lightcli.console import metrics_table, quiet
+from lightcli.run.console import metrics_table, quiet
 
 
 def test_quiet_hides_library_noise_and_restores_everything() -> None:

@@ -100,7 +100,7 @@ def test_ddp_metrics_are_reduced_across_processes_and_accuracy_matches_one_proce
 # Sends SIGTERM to rank 0 only, during training batch 1, as a scheduler preempting the job would.
 SIGTERM_RANK_0 = """
 import os, signal, sys
-from lightcli.system import System
+from lightcli.core.system import System
 from lightcli.cli import main
 
 _original = System.on_train_batch_end

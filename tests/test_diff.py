@@ -12,7 +12,7 @@ import pytest
 
 from conftest import subprocess_env, tiny_config, write_config
 from lightcli.cli import main
-from lightcli.diff import Difference, config_differences, flatten
+from lightcli.tools.diff import Difference, config_differences, flatten
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import yaml
 
 from conftest import REPO, subprocess_env
 from lightcli.cli import LightCLI, main
-from lightcli.errors import ComponentError
-from lightcli.problems import ConfigErrors, Problem, describe_type, suggest
+from lightcli.config.explain import ComponentError
+from lightcli.config.problems import ConfigErrors, Problem, describe_type, suggest
 
 CORPUS = REPO / "tests" / "invalid"
 CASES: list[dict[str, Any]] = yaml.safe_load((CORPUS / "cases.yaml").read_text())

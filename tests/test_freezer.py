@@ -12,7 +12,7 @@ import torch
 
 from conftest import subprocess_env, tiny_config, write_config
 
-FREEZER = "lightcli.freezer.Freezer"
+FREEZER = "lightcli.core.freezer.Freezer"
 
 
 def initial_weights(path: Path) -> dict[str, torch.Tensor]:

@@ -108,7 +108,7 @@ def test_string_expressions_are_not_evaluated(cli, workdir: Path, capsys: pytest
 
 
 def test_frozen_group_waits_then_trains_with_its_own_lr(cli, workdir: Path) -> None:
-    freezer = {"class_path": "lightcli.freezer.Freezer", "init_args": {"prefixes": ["1"], "until_epoch": 1}}
+    freezer = {"class_path": "lightcli.core.freezer.Freezer", "init_args": {"prefixes": ["1"], "until_epoch": 1}}
     checkpoint = {
         "class_path": "pytorch_lightning.callbacks.ModelCheckpoint",
         "init_args": {"dirpath": "ckpts", "save_top_k": -1, "every_n_epochs": 1},

@@ -1,12 +1,12 @@
-"""lightcli.params: choosing parameters of system.model by exact name and by module-name prefix."""
+"""lightcli.core.params: choosing parameters of system.model by exact name and by module-name prefix."""
 
 from __future__ import annotations
 
 import pytest
 from torch import nn
 
-from lightcli.params import canonical, matches_prefix, module_names, select
-from lightcli.system import ConfigError
+from lightcli.core.params import canonical, matches_prefix, module_names, select
+from lightcli.core.system import ConfigError
 
 
 def network() -> nn.Module:

@@ -1,4 +1,4 @@
-"""lightcli.parsing: the jsonargparse patch for long class_path lists, and the section-only hyperparameter dump."""
+"""lightcli.upstream.jsonargparse: the jsonargparse patch for long class_path lists, and the section-only hyperparameter dump."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import yaml
 from jsonargparse import _typehints
 
 from conftest import loader, tiny_config, write_config
-from lightcli import parsing
-from lightcli.classes import build_subcommand_parser
 from lightcli.cli import LightCLI, main
-from lightcli.console import quiet
+from lightcli.run.console import quiet
+from lightcli.tools.classes import build_subcommand_parser
+from lightcli.upstream import jsonargparse as parsing
+from lightcli.upstream import lightning as upstream_lightning
 
 MONITOR = {"class_path": "pytorch_lightning.callbacks.LearningRateMonitor", "init_args": {"logging_interval": "step"}}
 
@@ -95,7 +96,7 @@ def test_hyperparameters_come_from_the_system_section_only(workdir: Path) -> Non
     with quiet():
         cli = LightCLI(args=["--config", str(path)], run=False)  # no subcommand: the config is at the top level
     assert sorted(cli.config_dump) == ["data", "system"]  # not trainer, seed_everything, ...
-    assert parsing.section_dump(cli, ("system",)).keys() == {"system"}
+    assert upstream_lightning.section_dump(cli, ("system",)).keys() == {"system"}
     system = cli.config_dump["system"]
     optimizer = system["init_args"]["optimizer"]
     assert (optimizer["class_path"], optimizer["init_args"]["lr"]) == ("torch.optim.Adam", 0.01)

@@ -21,9 +21,10 @@ from torch.utils.data import Dataset
 from torchmetrics.classification import MulticlassAccuracy
 
 from conftest import REPO, subprocess_env, tiny_config, write_config
-from lightcli import parsing
 from lightcli.cli import LightCLI, main
-from lightcli.console import quiet
+from lightcli.run.console import quiet
+from lightcli.upstream import jsonargparse as parsing
+from lightcli.upstream import lightning as upstream_lightning
 
 STEPS = 12
 LOG_EVERY = 4
@@ -164,7 +165,14 @@ def _imported_by(*args: str) -> set[str]:
     return set(proc.stderr.rsplit("MODULES ", 1)[1].split())
 
 
-HEAVY_UNUSED_BY_HELP = ("sklearn", "optuna", "matplotlib", "lightcli.sweep", "lightcli.schema", "lightcli.completion")
+HEAVY_UNUSED_BY_HELP = (
+    "sklearn",
+    "optuna",
+    "matplotlib",
+    "lightcli.tools.sweep",
+    "lightcli.tools.schema",
+    "lightcli.tools.completion",
+)
 
 
 def test_help_does_not_import_tools_or_datasets() -> None:
@@ -222,7 +230,7 @@ def test_hyperparameters_are_the_system_section_as_lightningcli_dumps_it(workdir
 
     class Compare(LightCLI):
         def instantiate_classes(self) -> None:
-            seen["sections"] = parsing.section_dump(self, ("system", "data"))
+            seen["sections"] = upstream_lightning.section_dump(self, ("system", "data"))
             self._dump_config()  # LightningCLI's own: the whole config, checked
             seen["full"] = {key: self.config_dump.get(key) for key in ("system", "data")}
             super().instantiate_classes()

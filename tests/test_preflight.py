@@ -12,10 +12,11 @@ import torch
 
 from conftest import REPO
 from lightcli.cli import LightCLI
-from lightcli.console import quiet
-from lightcli.preflight import check_optimizers, preflight, static_problems
-from lightcli.problems import ConfigErrors
-from lightcli.system import Scheduler, System
+from lightcli.config.preflight import preflight
+from lightcli.config.problems import ConfigErrors
+from lightcli.core.rules import check_optimizers, static_problems
+from lightcli.core.system import Scheduler, System
+from lightcli.run.console import quiet
 
 SUBCOMMANDS = ["fit", "validate", "test", "predict"]
 PLATEAU = "torch.optim.lr_scheduler.ReduceLROnPlateau"

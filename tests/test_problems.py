@@ -9,8 +9,16 @@ from typing import Any, Literal
 import pytest
 import torch
 
-from lightcli.problems import ConfigErrors, Problem, describe_type, describe_value, first_line, suggest, type_name
-from lightcli.system import Scheduler
+from lightcli.config.problems import (
+    ConfigErrors,
+    Problem,
+    describe_type,
+    describe_value,
+    first_line,
+    suggest,
+    type_name,
+)
+from lightcli.core.system import Scheduler
 
 
 class Precision(enum.Enum):

@@ -18,7 +18,7 @@ from conftest import subprocess_env, tiny_config, write_config
 PARKING = """
 import os, sys, time
 from pathlib import Path
-from lightcli.system import System
+from lightcli.core.system import System
 from lightcli.cli import main
 
 _original = System.on_train_batch_end

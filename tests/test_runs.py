@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from conftest import only_run_dir, tiny_config, write_config
-from lightcli.runs import find_run_of_config, last_checkpoint, latest_run, new_run_dir
+from lightcli.run.folders import find_run_of_config, last_checkpoint, latest_run, new_run_dir
 
 NO_LOCAL_DIR_LOGGER = '''
 from pytorch_lightning.loggers.logger import Logger

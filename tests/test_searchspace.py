@@ -1,4 +1,4 @@
-"""lightcli.searchspace: reading a search space YAML and checking every distribution before any trial."""
+"""lightcli.tools.searchspace: reading a search space YAML and checking every distribution before any trial."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from conftest import write_config
-from lightcli.searchspace import SpaceError, overrides, read_space
+from lightcli.tools.searchspace import SpaceError, overrides, read_space
 
 LR = "system.optimizer.init_args.lr"
 

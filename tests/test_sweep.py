@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import subprocess_env, tiny_config, write_config
-from lightcli.searchspace import SpaceError, read_space
+from lightcli.tools.searchspace import SpaceError, read_space
 
 SPACE: dict[str, Any] = {
     "metric": "val/acc",

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from lightcli.configsource import read_sources
-from lightcli.system import System
-from lightcli.typecheck import Checker
+from lightcli.config.sources import read_sources
+from lightcli.config.typecheck import Checker
+from lightcli.core.system import System
 
 HINTS = typing.get_type_hints(System.__init__)  # the real annotations of the keys under system:
 

@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from conftest import REPO, loader, subprocess_env, tiny_config, write_config
-from lightcli.data import Digits
+from lightcli.core.data import Digits
 
-TABLE = "lightcli.writers.TableWriter"
-FILES = "lightcli.writers.FileWriter"
+TABLE = "lightcli.core.writers.TableWriter"
+FILES = "lightcli.core.writers.FileWriter"
 QUIET = ["--trainer.enable_progress_bar", "false"]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 import yaml.constructor
 
-from lightcli.problems import Problem
+from lightcli.config.problems import Problem
 
 __all__ = ["COMMAND_LINE", "Sources", "load_file", "read_sources"]
 

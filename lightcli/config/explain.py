@@ -3,7 +3,7 @@
 ``<key.path>: expected X, got Y (in file.yaml). <how to fix>`` — one line per problem, all problems at
 once, exit code 2, no traceback (``LIGHTCLI_TRACEBACK=1`` shows it). jsonargparse decides what is
 valid; when it rejects a config, :func:`explain` re-reads what the user gave and checks it key by key
-(:mod:`lightcli.typecheck`) to say where each problem is, falling back to a cleaned-up jsonargparse
+(:mod:`lightcli.config.typecheck`) to say where each problem is, falling back to a cleaned-up jsonargparse
 message when it cannot.
 """
 
@@ -15,14 +15,22 @@ import re
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from typing import Any, NoReturn
+from typing import Any
 
-from pytorch_lightning.cli import LightningArgumentParser
-
-from lightcli.allowlist import import_paths
-from lightcli.configsource import Sources, read_sources
-from lightcli.preflight import check_optimizers, preflight, static_problems
-from lightcli.problems import TRACEBACK_ENV_VAR, ConfigErrors, Problem, describe_value, first_line, suggest, type_name
+from lightcli.config.allowlist import import_paths
+from lightcli.config.classpaths import resolve_class
+from lightcli.config.preflight import preflight
+from lightcli.config.problems import (
+    TRACEBACK_ENV_VAR,
+    ConfigError,
+    ConfigErrors,
+    Problem,
+    describe_value,
+    first_line,
+    suggest,
+    type_name,
+)
+from lightcli.config.sources import Sources, read_sources
 
 __all__ = [
     "TRACEBACK_ENV_VAR",
@@ -30,14 +38,11 @@ __all__ = [
     "ConfigErrors",
     "ParseFailure",
     "Problem",
-    "StrictParser",
     "building",
-    "check_optimizers",
     "explain",
     "naming",
     "preflight",
     "run_reported",
-    "static_problems",
 ]
 
 
@@ -57,22 +62,12 @@ class ComponentError(Exception):
         self.problem = problem
 
 
-class StrictParser(LightningArgumentParser):
-    """The parser of ``lightcli``: a rejected config raises :class:`ParseFailure` instead of printing usage."""
-
-    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
-        """Raises :class:`ParseFailure` (jsonargparse's own nested parsers keep raising ``ArgumentError``)."""
-        if not self.exit_on_error:
-            super().error(message, ex)
-        raise ParseFailure(message, ex, self)
-
-
 # -- after a parse failure --------------------------------------------------------------------------------
 
 
 def explain(failure: ParseFailure, argv: list[str], subcommands: list[str]) -> ConfigErrors:
     """Every problem of a config jsonargparse rejected, named by key, with origins and suggestions."""
-    from lightcli.typecheck import Checker
+    from lightcli.config.typecheck import Checker
 
     position = next((i for i, a in enumerate(argv) if a in subcommands), None)
     parser = _subcommand_parser(failure.parser, argv[position] if position is not None else None)
@@ -238,13 +233,10 @@ def building(parser: Any, config: Any, subcommand: str | None) -> Iterator[None]
 
 
 def _own_error(error: BaseException | None) -> Exception | None:
-    """The first lightcli ConfigError or AdapterError in an exception's cause/context chain, if any."""
-    from lightcli.adapters import AdapterError
-    from lightcli.system import ConfigError
-
+    """The first lightcli ConfigError (an AdapterError is one) in an exception's cause/context chain, if any."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, (ConfigError, AdapterError)):
+        if isinstance(error, ConfigError):
             return error
         seen.add(id(error))
         error = error.__cause__ or error.__context__
@@ -269,8 +261,6 @@ def naming(key: str, what: str) -> Iterator[None]:
 
 
 def _component_key(tree: Any, cls: type) -> str | None:
-    from lightcli.classpaths import resolve_class
-
     as_dict = tree.as_dict() if hasattr(tree, "as_dict") else tree
     for key, path in import_paths(as_dict):
         if not key.endswith(".class_path"):
@@ -287,9 +277,6 @@ def _component_key(tree: Any, cls: type) -> str | None:
 
 def run_reported(build: Callable[[], Any], argv: list[str], subcommands: list[str]) -> int:
     """Runs ``build()`` (a LightCLI) and turns every config error into a message on stderr and exit code 2."""
-    from lightcli.adapters import AdapterError
-    from lightcli.system import ConfigError
-
     show = bool(os.environ.get(TRACEBACK_ENV_VAR))
     try:
         preflight(argv, subcommands)
@@ -303,7 +290,7 @@ def run_reported(build: Callable[[], Any], argv: list[str], subcommands: list[st
     except SystemExit as exit:
         code = exit.code
         return code if isinstance(code, int) else (0 if code is None else 1)
-    except (ComponentError, ConfigError, AdapterError) as error:
+    except (ComponentError, ConfigError) as error:
         if show:
             traceback.print_exception(error)
         print(f"error: {error}", file=sys.stderr)

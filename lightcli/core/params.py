@@ -14,14 +14,9 @@ from collections.abc import Iterable
 
 from torch import nn
 
-__all__ = ["canonical", "config_error", "matches_prefix", "module_names", "select"]
+from lightcli.config.problems import ConfigError
 
-
-def config_error(message: str) -> ValueError:
-    """lightcli's config error (``lightcli.system.ConfigError``) with this message, to raise."""
-    from lightcli.system import ConfigError  # imported here: lightcli.system imports this module
-
-    return ConfigError(message)
+__all__ = ["canonical", "matches_prefix", "module_names", "select"]
 
 
 _SUMMARY_PREFIX = "model."
@@ -93,7 +88,7 @@ def select(
     for given in names:
         name = canonical(given, params, prefix=False)
         if name is None:
-            raise config_error(
+            raise ConfigError(
                 f"{key}.{fields[0]}: expected parameter names of system.model, got {given!r}, which is not one."
                 f"{_closest(given, params)} Parameter names are those of `model.named_parameters()`, e.g. "
                 f"{', '.join(list(params)[:3])}."
@@ -108,7 +103,7 @@ def select(
                 if modules
                 else "The model holds its parameters itself: the prefix 'model' selects them all."
             )
-            raise config_error(
+            raise ConfigError(
                 f"{key}.{fields[1]}: expected module names of system.model, got {given!r}, which matches no parameter."
                 f"{_closest(given, modules)} {listing}"
             )

@@ -17,20 +17,17 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from torch.utils.data import DataLoader
 from torchmetrics import Metric, MetricCollection
 
-from lightcli.adapters import AdapterError, ModeAdapters
-from lightcli.data import Loader
-from lightcli.optim import ParamGroup, build_param_groups, check_options
-from lightcli.weights import Weights, load_and_report
+from lightcli.config.problems import ConfigError
+from lightcli.core.adapters import AdapterError, ModeAdapters
+from lightcli.core.data import Loader
+from lightcli.core.optim import ParamGroup, build_param_groups, check_options
+from lightcli.core.weights import Weights, load_and_report
 
 __all__ = ["DataLoaders", "Metrics", "Mode", "Scheduler", "System"]
 
 Mode = Literal["train", "val", "test", "predict"]
 MetricsArg = Metric | list[Metric] | dict[str, Metric] | None
 LoaderArg = Loader | Callable[[], DataLoader] | None
-
-
-class ConfigError(ValueError):
-    """A value in the config cannot work; the message starts with its key path."""
 
 
 @dataclass

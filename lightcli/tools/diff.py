@@ -145,7 +145,7 @@ def resolve_config(path: str | Path, subcommand: str = "fit") -> dict[str, Any]:
     import yaml
     from jsonargparse import ArgumentError
 
-    from lightcli.classes import build_subcommand_parser
+    from lightcli.tools.classes import build_subcommand_parser
 
     parser = build_subcommand_parser(subcommand)
     parser.exit_on_error = False

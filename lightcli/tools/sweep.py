@@ -1,7 +1,7 @@
 """``lightcli sweep``: hyperparameter search with Optuna over dotted keys of a lightcli config.
 
 The search space is a YAML file mapping config keys (as given on the command line) to distributions
-(see :mod:`lightcli.searchspace`). Every trial is ``lightcli fit`` with the other arguments plus the
+(see :mod:`lightcli.tools.searchspace`). Every trial is ``lightcli fit`` with the other arguments plus the
 trial's values, checked by the fit parser before it starts, and gets its own run directory
 ``<sweep dir>/trial_<n>/version_0``. The study lives in ``<sweep dir>/study.db`` (SQLite) unless
 ``--storage`` names another Optuna storage; running the same command again resumes it.
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lightcli.cli import LightCLI
-from lightcli.searchspace import SearchSpace, SpaceError, check, check_space, overrides, read_space
+from lightcli.tools.searchspace import SearchSpace, SpaceError, check, check_space, overrides, read_space
 
 __all__ = ["SearchSpace", "SpaceError", "main", "read_space", "summary", "trial_line", "work"]
 
@@ -407,7 +407,7 @@ def main(args: list[str]) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats, stale trials
-    from lightcli.classes import build_subcommand_parser
+    from lightcli.tools.classes import build_subcommand_parser
 
     try:
         space = read_space(options.space, options.metric, options.direction)

@@ -27,6 +27,8 @@ from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from lightcli.config.problems import ConfigError
+
 __all__ = [
     "AtomicCheckpointIO",
     "GracefulStop",
@@ -324,8 +326,6 @@ def check_weights_fit(model: torch.nn.Module, ckpt_path: str | Path, changes: di
     Changing the model on resume is fine as long as the weights still load (dropout, activation...);
     a change of shape is reported before anything runs, instead of a state-dict traceback mid-setup.
     """
-    from lightcli.system import ConfigError
-
     stored = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True).get("state_dict", {})
     current = model.state_dict()
     misfits = [

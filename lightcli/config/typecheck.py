@@ -17,9 +17,9 @@ import typing
 from collections.abc import Callable
 from typing import Any, Literal, Union
 
-from lightcli.classpaths import ClassPathError, example_class, is_subclass, resolve_class, use_subclass, what
-from lightcli.configsource import Sources
-from lightcli.problems import Problem, describe_type, describe_value, suggest, type_name
+from lightcli.config.classpaths import ClassPathError, example_class, is_subclass, resolve_class, use_subclass, what
+from lightcli.config.problems import Problem, describe_type, describe_value, suggest, type_name
+from lightcli.config.sources import Sources
 
 __all__ = ["Checker", "resolve_class"]
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lightcli.params import canonical, config_error, matches_prefix, module_names
+from lightcli.config.problems import ConfigError
+from lightcli.core.params import canonical, matches_prefix, module_names
 
 __all__ = ["LoadReport", "Weights", "load_and_report", "load_weights"]
 
@@ -78,7 +79,7 @@ def _read(path: str) -> dict[str, torch.Tensor]:
     file = Path(path).expanduser()
     if not file.is_file():
         what = "a folder" if file.is_dir() else "no such file"
-        raise config_error(
+        raise ConfigError(
             f"{_KEY}.path: expected a weights file (a state dict or a Lightning checkpoint), got {path!r} ({what}). "
             "Give the path of a file saved by torch.save or of a .ckpt of an earlier run "
             "(or --system.weights null when --ckpt_path holds the weights)."
@@ -87,14 +88,14 @@ def _read(path: str) -> dict[str, torch.Tensor]:
         content = torch.load(file, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise config_error(
+        raise ConfigError(
             f"{_KEY}.path: expected a weights file torch can load safely (tensors only), got {path!r} ({first}). "
             "Save the weights with torch.save(model.state_dict(), path)."
         ) from None
     if isinstance(content, nn.Module):  # pragma: no cover - weights_only forbids modules
         content = content.state_dict()
     if not isinstance(content, dict):
-        raise config_error(
+        raise ConfigError(
             f"{_KEY}.path: expected a state dict or a Lightning checkpoint, got {type(content).__name__} in {path!r}. "
             "Save the weights with torch.save(model.state_dict(), path)."
         )
@@ -106,7 +107,7 @@ def _read(path: str) -> dict[str, torch.Tensor]:
             content = {k[len("model.") :]: v for k, v in content.items() if k.startswith("model.")}
     tensors = {k: v for k, v in content.items() if isinstance(v, torch.Tensor)}
     if not tensors:
-        raise config_error(
+        raise ConfigError(
             f"{_KEY}.path: expected a state dict (name -> tensor) or a Lightning checkpoint, got a dict without tensors "
             f"(keys: {_shorten(list(content))}) in {path!r}. Save the weights with torch.save(model.state_dict(), path)."
         )
@@ -128,7 +129,7 @@ def _target(model: nn.Module, module: str | int | None) -> tuple[nn.Module, str]
     names = [name for name, _ in model.named_modules() if name]
     resolved = canonical(module, names, prefix=False)
     if resolved is None:
-        raise config_error(
+        raise ConfigError(
             f"{_KEY}.module: expected a sub-module of system.model, got {module!r}. "
             f"Sub-modules with parameters: {', '.join(module_names(model)[:12])}."
         )
@@ -161,7 +162,7 @@ def load_weights(model: nn.Module, weights: Weights) -> LoadReport | None:
         else:
             unexpected.append(key if new == key else f"{key} (as {new})")
     if not loaded:
-        raise config_error(
+        raise ConfigError(
             f"{_KEY}.path: expected weights for {target_name}, got no key in common in {weights.path!r} "
             f"(file keys: {_shorten(list(state))}; model keys: {_shorten(list(own))}). "
             'Rename the file\'s key prefixes with system.weights.remap, e.g. {"encoder.": ""}, or load into a '
@@ -173,7 +174,7 @@ def load_weights(model: nn.Module, weights: Weights) -> LoadReport | None:
         if value.shape != own[key].shape
     ]
     if mismatched:
-        raise config_error(
+        raise ConfigError(
             f"{_KEY}.path: expected tensors of {target_name}'s shapes, got different shapes in {weights.path!r} "
             f"({_shorten(mismatched)}). Add these keys to system.weights.ignore to keep them as initialized."
         )

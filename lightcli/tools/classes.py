@@ -136,11 +136,13 @@ def project_modules(root: str | Path = ".") -> list[str]:
 
 
 def lightcli_modules() -> list[str]:
+    """Every public module of lightcli, subpackages included."""
     import pkgutil
 
     import lightcli
 
-    return [f"lightcli.{m.name}" for m in pkgutil.iter_modules(lightcli.__path__) if not m.name.startswith("_")]
+    found = pkgutil.walk_packages(lightcli.__path__, "lightcli.")
+    return [m.name for m in found if not any(part.startswith("_") for part in m.name.split("."))]
 
 
 def collect_classes(

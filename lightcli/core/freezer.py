@@ -8,7 +8,8 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
 from torch import nn
 
-from lightcli.params import canonical, config_error, matches_prefix, select
+from lightcli.config.problems import ConfigError
+from lightcli.core.params import canonical, matches_prefix, select
 
 __all__ = ["Freezer"]
 
@@ -51,15 +52,15 @@ class Freezer(Callback):
         until_epoch: int | None = None,
     ) -> None:
         if until_step is not None and until_epoch is not None:
-            raise config_error(
+            raise ConfigError(
                 f"{_KEY}.until_step, until_epoch: expected one of them, got both "
                 f"(until_step={until_step}, until_epoch={until_epoch}). Remove one."
             )
         for option, value in (("until_step", until_step), ("until_epoch", until_epoch)):
             if value is not None and value < 0:
-                raise config_error(f"{_KEY}.{option}: expected 0 or more, got {value}. Use a count from 0.")
+                raise ConfigError(f"{_KEY}.{option}: expected 0 or more, got {value}. Use a count from 0.")
         if not names and not prefixes:
-            raise config_error(
+            raise ConfigError(
                 f"{_KEY}.names, prefixes: expected what to freeze, got neither. "
                 "Set prefixes (module names, e.g. [backbone]) or names (parameter names)."
             )

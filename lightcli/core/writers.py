@@ -20,7 +20,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
-from lightcli.params import config_error
+from lightcli.config.problems import ConfigError
 
 __all__ = ["Argmax", "FileWriter", "TableWriter"]
 
@@ -49,23 +49,23 @@ def _check_writable(key: str, path: Path, folder: bool) -> None:
     what = "folder" if folder else "file"
     if path.exists():
         if folder and not path.is_dir():
-            raise config_error(
+            raise ConfigError(
                 f"{key}: expected a folder to write into, got {str(path)!r}, which is a file. Choose a folder path."
             )
         if not folder and path.is_dir():
-            raise config_error(
+            raise ConfigError(
                 f"{key}: expected a file path to write, got {str(path)!r}, which is a folder. Add a file name, e.g. {str(path / 'predictions.csv')!r}."
             )
     existing = path if path.exists() else path.parent
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise config_error(
+        raise ConfigError(
             f"{key}: expected a writable {what} path, got {str(path)!r}, but {str(existing)!r} is a file, not a folder. "
             "Choose another path."
         )
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise config_error(
+        raise ConfigError(
             f"{key}: expected a writable {what} path, got {str(path)!r}, but {str(existing)!r} is not writable. "
             "Choose another path."
         )
@@ -81,7 +81,7 @@ def _identifiers(outputs: dict[str, Any], n: int, start: int, trainer: pl.Traine
     elif not isinstance(given, (list, tuple)):
         given = [given]
     if len(given) != n:
-        raise config_error(
+        raise ConfigError(
             f"system.adapters.predict.batch.identifier: expected one identifier per sample ({n}), got {len(given)}. "
             "Point it at a per-sample value of the batch (e.g. the index of the sample)."
         )
@@ -90,7 +90,7 @@ def _identifiers(outputs: dict[str, Any], n: int, start: int, trainer: pl.Traine
 
 def _samples(key: str, pred: Any) -> list[torch.Tensor]:
     if not isinstance(pred, torch.Tensor):
-        raise config_error(
+        raise ConfigError(
             f"{key}: expected the prediction to be a tensor, got {type(pred).__name__}. Turn it into one with "
             "system.adapters.predict.logging.pred_transforms."
         )
@@ -117,7 +117,7 @@ class FileWriter(Callback):
     def __init__(self, directory: str | None = None, format: FileFormat | Callable[[Any, Path], Any] = "pt") -> None:
         key = "trainer.callbacks.FileWriter"
         if isinstance(format, str) and format not in ("pt", "npy", "png"):
-            raise config_error(
+            raise ConfigError(
                 f"{key}.format: expected pt, npy, png or a function fn(value, path), got {format!r}. "
                 "Use one of these, or the import path of a function that writes the file."
             )
@@ -183,7 +183,7 @@ def _png(value: torch.Tensor) -> bytes:
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     if not (image.ndim == 2 or (image.ndim == 3 and image.shape[-1] == 3)):
-        raise config_error(
+        raise ConfigError(
             f"trainer.callbacks.FileWriter.format: expected 2-D or 3-channel data for png, got shape "
             f"{tuple(value.shape)}. Use pt or npy for other shapes."
         )
@@ -221,7 +221,7 @@ class TableWriter(Callback):
         if self.path is not None:
             _check_writable("trainer.callbacks.TableWriter.path", self.path, folder=False)
         if max_columns < 1:
-            raise config_error(f"trainer.callbacks.TableWriter.max_columns: expected 1 or more, got {max_columns}.")
+            raise ConfigError(f"trainer.callbacks.TableWriter.max_columns: expected 1 or more, got {max_columns}.")
         self.max_columns = max_columns
         self.written_to: Path | None = None
         """The file of the last predict run."""
@@ -240,7 +240,7 @@ class TableWriter(Callback):
     def _values(self, value: torch.Tensor) -> list[Any]:
         flat = value.reshape(-1).tolist()
         if len(flat) > self.max_columns:
-            raise config_error(
+            raise ConfigError(
                 f"trainer.callbacks.TableWriter.max_columns: expected predictions of at most {self.max_columns} "
                 f"values per sample, got {len(flat)}. Raise max_columns, reduce the prediction (e.g. lightcli.Argmax "
                 "in system.adapters.predict.logging.pred_transforms) or use lightcli.FileWriter."

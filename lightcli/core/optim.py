@@ -9,7 +9,8 @@ from typing import Any
 from torch import nn
 from torch.optim import Optimizer
 
-from lightcli.params import canonical, config_error, matches_prefix, module_names
+from lightcli.config.problems import ConfigError
+from lightcli.core.params import canonical, matches_prefix, module_names
 
 __all__ = ["ParamGroup", "build_param_groups", "check_options"]
 
@@ -65,7 +66,7 @@ def build_param_groups(
     owner: dict[str, tuple[int, int]] = {}  # parameter name -> (prefix length, group index)
     for g, group in enumerate(groups):
         if not group.prefixes:
-            raise config_error(
+            raise ConfigError(
                 f"{_KEY}[{g}].prefixes: expected at least one module name, got an empty list. "
                 "List the modules of this group, e.g. [backbone]."
             )
@@ -73,7 +74,7 @@ def build_param_groups(
             prefix = canonical(given, params, prefix=True)
             if prefix is None:
                 modules = module_names(model)
-                raise config_error(
+                raise ConfigError(
                     f"{_KEY}[{g}].prefixes: expected module names of system.model, got {given!r}, which matches "
                     f"no parameter. Modules with parameters: {', '.join(modules[:12])}."
                 )
@@ -100,7 +101,7 @@ def check_options(optimizer: Optimizer, groups: list[ParamGroup]) -> None:
         for key in group.group_options():
             if key not in known:
                 where = f"options.{key}" if key in group.options else key
-                raise config_error(
+                raise ConfigError(
                     f"{_KEY}[{g}].{where}: expected an option of {type(optimizer).__name__} "
                     f"({', '.join(sorted(known))}), got {key!r}. Remove it or fix its name."
                 )

@@ -12,7 +12,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
-__all__ = ["TRACEBACK_ENV_VAR", "ConfigErrors", "Problem", "describe_type", "describe_value", "first_line", "suggest"]
+__all__ = [
+    "TRACEBACK_ENV_VAR",
+    "ConfigError",
+    "ConfigErrors",
+    "Problem",
+    "describe_type",
+    "describe_value",
+    "first_line",
+    "suggest",
+]
 
 TRACEBACK_ENV_VAR = "LIGHTCLI_TRACEBACK"
 """Set to 1 to see the Python traceback of a config error."""
@@ -38,6 +47,10 @@ class Problem:
         if self.origin:
             where = f" (on {self.origin})" if self.origin == "the command line" else f" (in {self.origin})"
         return f"{self.key}: expected {self.expected}, got {self.got}{where}. {self.fix}"
+
+
+class ConfigError(ValueError):
+    """A value in the config cannot work; the message starts with its key path."""
 
 
 class ConfigErrors(SystemExit):

@@ -14,7 +14,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from lightcli.params import config_error
+from lightcli.config.problems import ConfigError
 
 __all__ = ["PACKAGE", "load_project", "pop_project"]
 
@@ -40,7 +40,7 @@ def pop_project(args: list[str]) -> tuple[list[str], str | None]:
         arg = args[i]
         if arg == _OPTION:
             if i + 1 >= len(args) or args[i + 1].startswith("--"):
-                raise config_error(
+                raise ConfigError(
                     f"{_OPTION}: expected a folder of Python code, got nothing. Use {_OPTION} path/to/folder."
                 )
             folder = args[i + 1]
@@ -66,7 +66,7 @@ def load_project(folder: str) -> list[str]:
     root = Path(folder).expanduser().resolve()
     if not root.is_dir():
         what = "a file" if root.exists() else "no such folder"
-        raise config_error(
+        raise ConfigError(
             f"{_OPTION}: expected a folder of Python code, got {folder!r} ({what}). Give the folder holding your "
             "models, datasets and callbacks."
         )
@@ -113,7 +113,7 @@ def _run(spec: importlib.machinery.ModuleSpec, package: object, init: Path | Non
 def _import_error(folder: str, file: Path, error: BaseException) -> Exception:
     frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).resolve() == file.resolve()]
     line = f", line {frames[-1].lineno}" if frames else ""
-    return config_error(
+    return ConfigError(
         f"{_OPTION}: expected a folder whose modules import, got {folder!r}, where {file.relative_to(Path(folder).expanduser().resolve())}{line} fails with "
         f"{type(error).__name__}: {error}. Fix that module (or install what it imports)."
     )

@@ -7,8 +7,8 @@ import inspect
 import sys
 from typing import Any
 
-from lightcli.allowlist import refused
-from lightcli.problems import suggest, type_name
+from lightcli.config.allowlist import refused
+from lightcli.config.problems import suggest, type_name
 
 __all__ = ["ClassPathError", "example_class", "is_subclass", "resolve_class", "use_subclass", "what"]
 

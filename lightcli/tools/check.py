@@ -15,10 +15,11 @@ from typing import Any
 
 import torch
 
-from lightcli.adapters import AdapterError
 from lightcli.cli import SUBCOMMANDS, LightCLI
-from lightcli.errors import ConfigErrors, Problem, building, check_optimizers, run_reported, static_problems
-from lightcli.system import ConfigError
+from lightcli.config.explain import ConfigErrors, Problem, building, run_reported
+from lightcli.core.adapters import AdapterError
+from lightcli.core.rules import check_optimizers, static_problems
+from lightcli.core.system import ConfigError
 
 __all__ = ["MODES", "main", "push_batches"]
 
@@ -74,7 +75,7 @@ def main(args: list[str]) -> int:
         print(f"{_USAGE}\n\n{(__doc__ or '').replace('``', '`')}")
         return 0
     if args[0] not in SUBCOMMANDS:
-        from lightcli.problems import suggest
+        from lightcli.config.problems import suggest
 
         hint = suggest(args[0], SUBCOMMANDS)
         expected = f"one of {', '.join(SUBCOMMANDS)} after check"

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from lightcli.config.problems import ConfigError
+
 __all__ = [
     "Accessor",
     "AdapterError",
@@ -29,7 +31,7 @@ Accessor = int | str | Callable[[Any], Any]
 Transforms = list[Callable[[Any], Any]]
 
 
-class AdapterError(ValueError):
+class AdapterError(ConfigError):
     """A batch, prediction or target does not fit an adapter; the message starts with the adapter's key."""
 
 

@@ -268,7 +268,7 @@ class RunDirectory(Callback):
         self._earlier_metrics: list[dict[str, float]] = []
         self._mid_epoch = 0
         if resumed_from and global_rank() == 0:
-            from lightcli.checkpointing import checkpoint_position
+            from lightcli.run.checkpoints import checkpoint_position
 
             epoch, step, self._mid_epoch = checkpoint_position(resumed_from)
             self._earlier_metrics = _read_metrics(self.run_dir / "metrics.csv", epoch, step)

@@ -181,7 +181,7 @@ def read_space(path: str | Path, metric: str | None = None, direction: str | Non
     Raises:
         SpaceError: The file is missing or a parameter is not a valid distribution.
     """
-    from lightcli.diff import read_config
+    from lightcli.tools.diff import read_config
 
     source = str(path)
     if not Path(path).is_file():
@@ -227,8 +227,8 @@ def _condensed(message: str) -> str:
 def _explained(args: list[str]) -> str | None:
     """The problems as ``lightcli fit`` reports them (key, expected, got, fix), when it can say."""
     try:
-        from lightcli.classes import build_subcommand_parser
-        from lightcli.errors import ParseFailure, explain
+        from lightcli.config.explain import ParseFailure, explain
+        from lightcli.tools.classes import build_subcommand_parser
 
         argv = ["fit", *args]
         try:

@@ -24,7 +24,7 @@ from collections import abc
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-from lightcli.classes import (
+from lightcli.tools.classes import (
     LIBRARY_MODULES,
     STAGES,
     build_subcommand_parser,

@@ -103,9 +103,9 @@ class _Walker:
 
 def completion_data(subcommands: list[str] | None = None) -> dict[str, Any]:
     """The commands, each one's options, the values of options and the init_args of each class."""
-    from lightcli.classes import build_subcommand_parser
     from lightcli.cli import SUBCOMMANDS, TOOLS
-    from lightcli.schema import build_schema
+    from lightcli.tools.classes import build_subcommand_parser
+    from lightcli.tools.schema import build_schema
 
     fit = build_schema("fit")
     walker = _Walker(fit)

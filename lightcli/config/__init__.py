@@ -1,0 +1,1 @@
+"""Reading, checking and explaining configs: no torch, no Lightning at import."""

@@ -1,0 +1,98 @@
+"""Checks made before the parser imports anything: the subcommand, the place of --config, the allowlist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lightcli.config.allowlist import allowed_prefixes, import_paths, refused
+from lightcli.config.problems import ConfigErrors, Problem, suggest
+from lightcli.config.sources import COMMAND_LINE, load_file, read_sources
+
+__all__ = ["preflight"]
+
+
+# -- before parsing ---------------------------------------------------------------------------------------
+
+
+def preflight(argv: list[str], subcommands: list[str]) -> None:
+    """Checks what can be checked before the parser imports anything: the subcommand and the allowlist.
+
+    Raises:
+        ConfigErrors: with every problem found.
+    """
+    position = next((i for i, a in enumerate(argv) if a in subcommands), None)
+    if position is None:
+        # a bare word that is not the value of an option (`--config my.yaml`) stands where the subcommand goes
+        bare = [
+            a
+            for i, a in enumerate(argv)
+            if not a.startswith("-") and not (i and argv[i - 1].startswith("-") and "=" not in argv[i - 1])
+        ]
+        if bare or not any(a in ("-h", "--help") for a in argv):
+            given = f"{bare[0]!r}" if bare else "nothing"
+            hint = suggest(bare[0], subcommands) if bare else ""
+            example = " ".join(argv) if argv and not bare else "--config my.yaml"
+            raise ConfigErrors(
+                [
+                    Problem(
+                        "subcommand",
+                        f"one of {', '.join(subcommands)}",
+                        given,
+                        f"Write e.g. `lightcli fit {example}`.{hint}",
+                    )
+                ]
+            )
+        return
+    before = argv[:position]
+    if any(a == "--config" or a.startswith(("--config=", "-c")) for a in before) and not _top_level_config(before):
+        raise ConfigErrors(
+            [
+                Problem(
+                    "--config",
+                    "it after the subcommand",
+                    f"it before {argv[position]!r}",
+                    f"Write `lightcli {argv[position]} --config FILE`.",
+                    COMMAND_LINE,
+                )
+            ]
+        )
+    sources = read_sources(argv[position + 1 :])
+    problems = list(sources.problems)
+    for key, path in import_paths(sources.tree):
+        blocked = refused(path)
+        if blocked is not None:
+            problems.append(Problem(key, *blocked, origin=sources.origin(key)))
+    ckpt = sources.tree.get("ckpt_path")
+    if allowed_prefixes() is not None and isinstance(ckpt, str) and Path(ckpt).is_file():
+        for key, path in import_paths(_stored_config(ckpt), "system"):
+            blocked = refused(path)
+            if blocked is not None:
+                problems.append(Problem(key, *blocked, origin=f"the checkpoint {ckpt}"))
+    if problems:
+        raise ConfigErrors(problems)
+
+
+def _stored_config(ckpt: str) -> dict[str, Any]:
+    """The system config stored in a checkpoint's hyperparameters (read without unpickling code)."""
+    import torch
+
+    try:
+        stored = torch.load(ckpt, weights_only=True, map_location="cpu").get("hyper_parameters", {})
+    except Exception:  # not a checkpoint: the run reports it
+        return {}
+    stored = dict(stored)
+    stored.pop("_instantiator", None)
+    class_path = stored.pop("_class_path", None)
+    return {"class_path": class_path, "init_args": stored} if class_path else stored
+
+
+def _top_level_config(before: list[str]) -> bool:
+    """Whether the config files before the subcommand are jsonargparse top-level ones (``fit:`` keys)."""
+    paths = [a.split("=", 1)[1] for a in before if a.startswith("--config=")]
+    paths += [before[i + 1] for i, a in enumerate(before[:-1]) if a in ("--config", "-c")]
+    contents = [load_file(p)[0] for p in paths]
+    return bool(contents) and all(isinstance(c, dict) and any(k in c for k in _SUBCOMMAND_KEYS) for c in contents)
+
+
+_SUBCOMMAND_KEYS = ("fit", "validate", "test", "predict")

@@ -1,0 +1,1 @@
+"""The training core: the System and the parts a config gives it."""

@@ -1,0 +1,1 @@
+"""Around a run: its folder and records, checkpoints, signals, and the console."""

@@ -1,0 +1,1 @@
+"""The subcommands besides fit/validate/test/predict: check, schema, completion, sweep, diff."""
