@@ -104,6 +104,7 @@ def test_trainer_writes_checkpoints_atomically_unless_a_checkpoint_io_is_configu
     assert type(trainer.strategy.checkpoint_io) is Custom
 
 
+@pytest.mark.slow
 def test_sigkill_while_writing_last_checkpoint_leaves_the_previous_one(workdir: Path) -> None:
     write_config(workdir / "tiny.yaml", tiny_config(trainer={"max_epochs": 2}))
     (workdir / "kill_mid_write.py").write_text(KILL_MID_WRITE)
@@ -123,6 +124,7 @@ def test_sigkill_while_writing_last_checkpoint_leaves_the_previous_one(workdir: 
     assert not list(checkpoints.glob(".last.ckpt.partial-*"))  # cleaned up by the next write
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "code"), [("SIGTERM", 143), ("SIGINT", 130)])
 def test_stop_signal_saves_a_checkpoint_exits_cleanly_and_resumes(workdir: Path, name: str, code: int) -> None:
     write_config(workdir / "tiny.yaml", tiny_config(trainer={"max_epochs": 2}))

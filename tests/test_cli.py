@@ -198,6 +198,7 @@ def test_help_lists_every_subcommand(cli, capsys: pytest.CaptureFixture[str]) ->
         assert name in out
 
 
+@pytest.mark.slow
 def test_subprocess_fit_has_a_clean_console(workdir: Path) -> None:
     config = tiny_config(trainer={"enable_progress_bar": True, "enable_model_summary": True})
     write_config(workdir / "tiny.yaml", config)

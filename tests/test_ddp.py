@@ -14,6 +14,8 @@ import yaml
 
 from conftest import loader, subprocess_env, tiny_config, write_config
 
+pytestmark = pytest.mark.slow  # real multi-process trainings
+
 DEADLINE = 600  # seconds: only a guard against a hung CI job
 DDP = ["--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu"]
 

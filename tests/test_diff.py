@@ -121,6 +121,7 @@ def test_flatten_and_differences() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_command_line(tmp_path: Path) -> None:
     write_config(tmp_path / "a.yaml", tiny_config())
     write_config(tmp_path / "b.yaml", tiny_config(trainer={"max_epochs": 3}))

@@ -147,6 +147,7 @@ def test_several_errors_from_files_and_command_line_are_reported_together(
     )
 
 
+@pytest.mark.slow
 def test_subprocess_prints_one_line_and_no_traceback(tmp_path: Path) -> None:
     (tmp_path / "base.yaml").write_text((CORPUS / "base.yaml").read_text())
     env = {k: v for k, v in subprocess_env().items() if k != "LIGHTCLI_TRACEBACK"}

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -150,6 +151,7 @@ def mutations(draw: st.DrawFn) -> tuple[Path, str, dict[str, Any] | str, list[st
     return config, stage, "\n".join([*lines[:at], "oops: [unclosed", *lines[at:]]) + "\n", [], "--config"
 
 
+@pytest.mark.slow
 @settings(max_examples=24, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutations())
 def test_any_single_mistake_is_caught_and_named(mutation: tuple[Path, str, Any, list[str], str]) -> None:

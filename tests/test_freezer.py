@@ -155,6 +155,7 @@ class SavePerRank(Callback):
 """
 
 
+@pytest.mark.slow
 def test_ddp_freezes_then_trains_in_sync(workdir: Path) -> None:
     """Under DDP the frozen parameters stay registered with DDP: once unfrozen, they train in sync."""
     (workdir / "code").mkdir()

@@ -215,6 +215,7 @@ def test_a_long_callback_list_parses_in_linear_time(workdir: Path, monkeypatch: 
     assert long / short < 12  # 10x the entries, at most ~10x the copies (jsonargparse alone: ~60x)
 
 
+@pytest.mark.slow
 def test_a_wrong_type_deep_inside_a_1000_callback_list_is_still_rejected(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -263,6 +264,7 @@ def test_only_the_requested_subcommand_parser_is_built(
     assert calls == args[:built]
 
 
+@pytest.mark.slow
 def test_the_fast_exit_of_lightcli_keeps_every_log_and_checkpoint(tmp_path: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

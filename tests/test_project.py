@@ -118,6 +118,7 @@ def test_broken_import_names_the_folder_and_the_file(cli, workdir: Path, capsys:
     assert not (workdir / "runs").exists()
 
 
+@pytest.mark.slow
 def test_project_in_a_real_subprocess(workdir: Path) -> None:
     folder = make_project(workdir)
     config = project_config(workdir / "run.yaml")

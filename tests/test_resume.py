@@ -53,6 +53,7 @@ def state(ckpt: Path) -> dict[str, torch.Tensor]:
     return torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(workdir: Path) -> None:
     config = tiny_config(trainer={"max_epochs": 3, "deterministic": True})
     config["system"]["model"]["init_args"]["dropout"] = 0.2  # the random state must resume too

@@ -63,6 +63,7 @@ def problems(validator: jsonschema.Draft7Validator, config: Any) -> set[tuple[st
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(REPO)))
 def test_every_shipped_config_validates(validator: jsonschema.Draft7Validator, path: Path) -> None:
     assert not list(validator.iter_errors(read(path)))

@@ -44,6 +44,7 @@ def saved_config(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     return yaml.safe_load((Path(trial.user_attrs["run_dir"]) / "config.yaml").read_text())
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_study_then_the_command_resumes_it(
     cli, workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -91,6 +92,7 @@ def test_two_workers_share_one_study_then_the_command_resumes_it(
     assert capsys.readouterr().out.startswith("resuming study 'sweep' (5 trials so far); 0 trials to run in sweep")
 
 
+@pytest.mark.slow
 def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(
     cli, workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -115,6 +117,7 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(
     assert "mat1 and mat2" in (workdir / "sweeps" / "space" / "trial_0001" / "output.log").read_text()
 
 
+@pytest.mark.slow
 def test_pruning_stops_a_bad_trial_early(cli, workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_config(workdir / "tiny.yaml", tiny_config(trainer={"max_epochs": 3}))
     space = {
@@ -204,6 +207,7 @@ def test_a_value_the_config_rejects_is_an_error_before_any_trial(
     assert not (workdir / "sweeps").exists()
 
 
+@pytest.mark.slow
 def test_a_different_space_does_not_resume_the_study(cli, workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     tiny(workdir)
     space = {"params": {"system.optimizer.init_args.lr": {"type": "float", "low": 0.001, "high": 0.1}}}

@@ -31,6 +31,7 @@ def save_text(value: torch.Tensor, path: Path) -> None:
     path.with_suffix(".txt").write_text(" ".join(f"{v:.4f}" for v in value.flatten().tolist()))
 
 
+@pytest.mark.slow
 def test_digits_predictions_match_the_validation_accuracy(
     cli, workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -157,6 +158,7 @@ def test_table_path_that_is_a_folder_is_refused(cli, workdir: Path, capsys: pyte
     ) in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_write_one_table_once(workdir: Path) -> None:
     callback = {"class_path": TABLE, "init_args": {"path": "table.csv"}}
     config = predict_config(workdir, callback)
