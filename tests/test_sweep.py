@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from conftest import subprocess_env, tiny_config, write_config
-from lightcli.tools.searchspace import SpaceError, read_space
+from lightcli.config.problems import ConfigError
+from lightcli.tools.searchspace import read_space
 
 SPACE: dict[str, Any] = {
     "metric": "val/acc",
@@ -232,5 +233,7 @@ def test_read_space_reads_metric_direction_and_log_ranges(tmp_path: Path) -> Non
         "class_path": "torch.optim.SGD",
         "init_args": {"momentum": 0.9},
     }
-    with pytest.raises(SpaceError, match=r"^--space: expected a YAML search space file, got 'nope.yaml' \(not found\)"):
+    with pytest.raises(
+        ConfigError, match=r"^--space: expected a YAML search space file, got 'nope.yaml' \(not found\)"
+    ):
         read_space("nope.yaml")
