@@ -9,8 +9,9 @@ from typing import Any
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lightcli.config.classpaths import resolve_class
-from lightcli.config.problems import TRACEBACK_ENV_VAR, ConfigError, Problem, first_line
+from lightcli.config.problems import TRACEBACK_ENV_VAR, ConfigError, Problem
 from lightcli.core.required import criterion_required, loader_required, monitor_required, optimizer_required
+from lightcli.core.steps import raised
 from lightcli.core.system import System
 
 __all__ = ["check_optimizers", "static_problems"]
@@ -85,12 +86,11 @@ def check_optimizers(system: Any, subcommand: str | None) -> None:
     try:
         optimizer = system.optimizer_factory(system.parameters())
     except Exception as error:
-        got = f"{type(error).__name__}: {first_line(error)}"
-        raise ConfigError(Problem("system.optimizer", "an optimizer that builds", got, fix)) from error
+        raise ConfigError(Problem("system.optimizer", "an optimizer that builds", raised(error), fix)) from error
     if system.scheduler is None:
         return
     try:
         system.scheduler.scheduler(optimizer)
     except Exception as error:
-        got = f"{type(error).__name__}: {first_line(error)}"
-        raise ConfigError(Problem("system.scheduler.scheduler", "a scheduler that builds", got, fix)) from error
+        expected = "a scheduler that builds"
+        raise ConfigError(Problem("system.scheduler.scheduler", expected, raised(error), fix)) from error

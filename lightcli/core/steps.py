@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -19,6 +20,7 @@ __all__ = [
     "forward_failed",
     "metric_failed",
     "metrics_adapter_failed",
+    "metrics_failed",
     "raised",
 ]
 
@@ -90,3 +92,22 @@ def metric_failed(error: BaseException, mode: str, name: str, pred: Any, target:
     expected = f"a metric that takes pred {describe(pred)} and target {describe(target)}"
     fix = f"Check system.adapters.{mode}.metrics (e.g. pred_transforms) and the metric's init_args."
     return Problem(f"system.metrics.{mode}.{name}" if name else f"system.metrics.{mode}", expected, raised(error), fix)
+
+
+def metrics_failed(
+    error: BaseException,
+    mode: str,
+    metrics: Iterable[tuple[str, Any]],
+    arguments: tuple[Any, Any],
+    pred: Any,
+    target: Any,
+) -> ConfigError:
+    """Names each metric of ``mode`` that raises on these ``(args, kwargs)`` (their collection raised ``error``)."""
+    args, kwargs = arguments
+    found: list[Problem] = []
+    for name, metric in metrics:
+        try:
+            metric.update(*args, **kwargs)
+        except Exception as own:
+            found.append(metric_failed(own, mode, name, pred, target))
+    return ConfigError(found or [metric_failed(error, mode, "", pred, target)])

@@ -6,76 +6,25 @@ import contextlib
 import copy
 import inspect
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.core.mixins.hparams_mixin import _given_hyperparameters
 from torch import nn
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
-from torch.utils.data import DataLoader
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics import Metric, MetricCollection
 
 from lightcli.config.problems import ConfigError, Problem
 from lightcli.core import steps
 from lightcli.core.adapters import ModeAdapters
-from lightcli.core.data import Loader
 from lightcli.core.optim import ParamGroup, build_param_groups, check_options
+from lightcli.core.parts import DataLoaders, Metrics, MetricsArg, Mode, Scheduler
 from lightcli.core.required import criterion_required, loader_required, monitor_required, optimizer_required
 from lightcli.core.weights import Weights, load_and_report
 
 __all__ = ["DataLoaders", "Metrics", "Mode", "Scheduler", "System"]
-
-Mode = Literal["train", "val", "test", "predict"]
-MetricsArg = Metric | list[Metric] | dict[str, Metric] | None
-LoaderArg = Loader | Callable[[], DataLoader] | None
-
-
-@dataclass
-class DataLoaders:
-    """The data of each mode. A loader is built only when its mode runs."""
-
-    train: LoaderArg = None
-    """Training data (``lightcli fit``)."""
-    val: LoaderArg = None
-    """Validation data (``lightcli fit`` and ``lightcli validate``)."""
-    test: LoaderArg = None
-    """Test data (``lightcli test``)."""
-    predict: LoaderArg = None
-    """Prediction data (``lightcli predict``)."""
-
-
-@dataclass
-class Metrics:
-    """Metrics of each mode: a torchmetrics Metric, a list of them, or a dict name -> Metric.
-
-    Each mode gets its own metric state.
-    """
-
-    train: MetricsArg = None
-    """Metrics computed on the training batches."""
-    val: MetricsArg = None
-    """Metrics computed on the validation data."""
-    test: MetricsArg = None
-    """Metrics computed on the test data."""
-
-
-@dataclass
-class Scheduler:
-    """A learning-rate scheduler and when to step it (Lightning's ``lr_scheduler`` config)."""
-
-    scheduler: Callable[[Optimizer], LRScheduler | ReduceLROnPlateau]
-    """The scheduler class_path and its init_args; the optimizer is passed in."""
-    interval: Literal["epoch", "step"] = "epoch"
-    """Step the scheduler every epoch or every optimizer step."""
-    frequency: int = 1
-    """Step the scheduler every this many intervals."""
-    monitor: str | None = None
-    """Logged metric that drives ReduceLROnPlateau, e.g. ``val/loss``."""
-    strict: bool = True
-    """Fail if the monitored metric is missing."""
 
 
 _LOSS_MODES: tuple[Mode, ...] = ("train", "val", "test")
@@ -309,20 +258,10 @@ class System(pl.LightningModule):
                 return values
             collection.update(*args, **kwargs)
         except Exception as error:
-            self._metrics_failed(error, mode, collection, args, kwargs, pred, target)
+            self._failed(
+                steps.metrics_failed(error, mode, collection.items(keep_base=True), (args, kwargs), pred, target), error
+            )
         return None
-
-    def _metrics_failed(
-        self, error: Exception, mode: str, collection: MetricCollection, args: Any, kwargs: Any, pred: Any, target: Any
-    ) -> None:
-        """Names each metric that raises on these arguments (the collection raised ``error``)."""
-        found: list[Problem] = []
-        for name, metric in collection.items(keep_base=True):
-            try:
-                metric.update(*args, **kwargs)
-            except Exception as own:
-                found.append(steps.metric_failed(own, mode, name, pred, target))
-        self._failed(ConfigError(found or [steps.metric_failed(error, mode, "", pred, target)]), error)
 
     # -- logging -------------------------------------------------------------------------------------
 
