@@ -13,6 +13,7 @@ import torch
 from lightcli.config.problems import ConfigError, Problem, first_line
 
 __all__ = [
+    "PASSED_ON",
     "batch_failed",
     "criterion_adapter_failed",
     "criterion_failed",
@@ -23,6 +24,9 @@ __all__ = [
     "metrics_failed",
     "raised",
 ]
+
+PASSED_ON: tuple[type[BaseException], ...] = (ConfigError, torch.OutOfMemoryError)
+"""Errors a step lets through unchanged: already named by their key, or not about the config (out of memory)."""
 
 _CALLABLES_FIX = "Check the adapter's callables."
 _POSITIONS_FIX = "Give pred, target and input distinct positions 0, 1, ... (or keyword names)."

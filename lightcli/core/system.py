@@ -152,7 +152,7 @@ class System(pl.LightningModule):
         inferer = mode != "train" and self.inferer is not None
         try:
             pred = self.inferer(input, self) if inferer else self(input)  # type: ignore[misc]
-        except ConfigError:
+        except steps.PASSED_ON:
             raise
         except Exception as error:
             raise steps.forward_failed(error, mode, input, inferer) from error
@@ -214,7 +214,7 @@ class System(pl.LightningModule):
             return None
         try:
             value = self.criterion(*args, **kwargs)
-        except ConfigError:
+        except steps.PASSED_ON:
             raise
         except Exception as error:
             self._failed(steps.criterion_failed(error, mode, pred, target), error)
