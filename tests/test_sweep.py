@@ -110,9 +110,15 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(
     trials = load(workdir / "sweeps" / "space", "space").get_trials()
     assert [t.params["system.model.init_args.in_features"] for t in trials] == [64, 63, 64]
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE"]
-    assert trials[1].user_attrs["error"].startswith("RuntimeError: mat1 and mat2 shapes cannot be multiplied")
+    assert trials[1].user_attrs["error"] == (  # the step names the part that failed and what it was given
+        "system.model: expected a model that takes the val input float32[64, 64], got RuntimeError: "
+        "mat1 and mat2 shapes cannot be multiplied (64x64 and 63x16). "
+        "Check the model's input size against the data, or system.adapters.val.batch.input."
+    )
     assert "trial   1  fail  optimizer.lr=" in out
-    assert "error: RuntimeError: mat1 and mat2 shapes cannot be multiplied" in out
+    assert (
+        "error: system.model: expected a model that takes the val input float32[64, 64], got RuntimeError: mat1" in out
+    )
     assert "mat1 and mat2" in (workdir / "sweeps" / "space" / "trial_0001" / "output.log").read_text()
 
 

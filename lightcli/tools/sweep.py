@@ -180,7 +180,8 @@ def _objective(
             trial.set_user_attr("interrupted", True)
             raise
         except (Exception, SystemExit) as error:
-            trial.set_user_attr("error", f"{type(error).__name__}: {error}".strip().splitlines()[0][:300])
+            said = str(error) if isinstance(error, ConfigError) else f"{type(error).__name__}: {error}"
+            trial.set_user_attr("error", said.strip().splitlines()[0][:300])
             raise _TrialError(str(error)) from None
         finally:
             runs = sorted((sweep_dir / name).glob("version_*"), key=lambda p: p.stat().st_mtime)
