@@ -31,13 +31,14 @@ class Problem:
     """One thing wrong in a config, located by its key path."""
 
     key: str
-    """The key path as the user wrote it (``system.optimizer.init_args.lr``)."""
+    """The key path as the user wrote it (``system.optimizer.init_args.lr``); relative (``batch.input``) or empty
+    where the raiser does not know where it sits, until placed by :meth:`within`."""
     expected: str
-    """What a valid value looks like."""
+    """What a valid value looks like; empty when ``got`` says it all (``key 'img' is not in the batch``)."""
     got: str
     """What was given."""
     fix: str
-    """How to fix it: one sentence, ending with a period."""
+    """How to fix it: one sentence, ending with a period; empty when the caller knows it better."""
     origin: str | None = None
     """Where the key was set: a file name, ``the command line``, or None when unknown."""
 
@@ -50,8 +51,11 @@ class Problem:
         return f"{head}{said}{where}{f'. {self.fix}' if self.fix else ''}"
 
     def within(self, prefix: str, expected: str = "", fix: str = "") -> Problem:
-        """This problem under ``prefix`` (``batch.input`` -> ``<prefix>.batch.input``), ``expected``/``fix`` filled
-        in where it has none."""
+        """This problem placed under ``prefix``, with ``expected`` and ``fix`` where it has none.
+
+        ``batch.input`` within ``system.adapters.train`` is ``system.adapters.train.batch.input``; an empty key
+        becomes ``prefix`` itself.
+        """
         key = f"{prefix}.{self.key}" if self.key else prefix
         return replace(self, key=key, expected=self.expected or expected, fix=self.fix or fix)
 
@@ -70,10 +74,8 @@ class ConfigError(Exception):
         return "\n".join(str(p) for p in self.problems)
 
     def within(self, prefix: str, expected: str = "", fix: str = "") -> ConfigError:
-        """The same problems under ``prefix`` (see :meth:`Problem.within`), caused by this error."""
-        error = ConfigError([p.within(prefix, expected, fix) for p in self.problems])
-        error.__cause__ = self.__cause__
-        return error
+        """The same problems placed under ``prefix`` (see :meth:`Problem.within`); raise it ``from`` this one."""
+        return ConfigError([p.within(prefix, expected, fix) for p in self.problems])
 
 
 def suggest(given: str, known: Iterable[str], prefix: str = " Did you mean ", quote: bool = True) -> str:
