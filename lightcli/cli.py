@@ -20,7 +20,7 @@ from pytorch_lightning.callbacks import ProgressBar as _LightningProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from lightcli.config.explain import ParseFailure, building, naming, run_reported
-from lightcli.config.problems import ConfigErrors
+from lightcli.config.problems import ConfigError
 from lightcli.core.freezer import Freezer
 from lightcli.core.rules import check_optimizers, static_problems
 from lightcli.core.system import System
@@ -277,7 +277,7 @@ class LightCLI(LightningCLI):
             self.config.get(self.subcommand) if self.subcommand else self.config, self.subcommand
         )
         if problems:
-            raise ConfigErrors(problems)
+            raise ConfigError(problems)
         with building(self.parser, self.config, self.subcommand):  # names the key of a component that raises
             self.config_init = self.parser.instantiate_classes(self.config)
         self.datamodule = self._get(self.config_init, "data")
@@ -351,7 +351,7 @@ def main(args: list[str] | None = None) -> int:
         argv, project = pop_project(argv)
         if project is not None:
             load_project(project)
-    except ValueError as error:
+    except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     name = _requested_subcommand(argv)

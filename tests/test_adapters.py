@@ -9,7 +9,7 @@ import torch
 
 from conftest import loader, tiny_config, write_config
 from lightcli import ArgumentsAdapter, BatchAdapter, Call, LoggingAdapter
-from lightcli.core.adapters import AdapterError
+from lightcli.config.problems import ConfigError
 
 
 def test_batch_adapter_reads_tuples_dicts_tensors_and_callables() -> None:
@@ -27,13 +27,13 @@ def test_batch_adapter_reads_tuples_dicts_tensors_and_callables() -> None:
 
 
 def test_batch_adapter_errors_name_the_accessor() -> None:
-    with pytest.raises(AdapterError) as error:
+    with pytest.raises(ConfigError) as error:
         BatchAdapter(input="img")({"image": 1, "label": 2})
     assert str(error.value) == "batch.input: key 'img' is not in the batch (keys: image, label)"
-    with pytest.raises(AdapterError) as error:
+    with pytest.raises(ConfigError) as error:
         BatchAdapter(target=2)((1, 2))
     assert str(error.value) == "batch.target: index 2 is out of range for a batch of 2 items"
-    with pytest.raises(AdapterError) as error:
+    with pytest.raises(ConfigError) as error:
         BatchAdapter(input="image")((1, 2))
     assert str(error.value) == "batch.input: expected a dict batch for key 'image', got tuple"
 
@@ -44,7 +44,7 @@ def test_arguments_adapter_places_positions_and_keywords() -> None:
     assert args == []
     assert kwargs["input"].item() == 0.5 and kwargs["target"].item() == 1
     assert ArgumentsAdapter(pred=1, target=0)(lambda a, b: (a, b), None, "t", "p") == ("t", "p")
-    with pytest.raises(AdapterError) as error:
+    with pytest.raises(ConfigError) as error:
         ArgumentsAdapter(pred=0, target=2).arguments(None, 1, 2)
     assert str(error.value) == "expected argument positions 0..1 without gaps, got [0, 2]"
 
@@ -82,5 +82,6 @@ def test_wrong_batch_key_fails_with_the_adapter_key(cli, workdir: Path, capsys: 
     config["system"]["adapters"] = {"train": {"batch": {"input": "image"}}}
     assert cli("fit", "--config", write_config(workdir / "bad.yaml", config)) == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
-        "error: system.adapters.train.batch.input: expected a dict batch for key 'image', got list"
+        "error: system.adapters.train.batch.input: expected a dict batch for key 'image', got list. "
+        "Point it at the right key or index of the batch."
     )

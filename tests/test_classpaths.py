@@ -9,13 +9,15 @@ import pytest
 import torch
 
 import lightcli
-from lightcli.config.classpaths import ClassPathError, resolve_class, use_subclass, what
+from lightcli.config.classpaths import resolve_class, use_subclass, what
+from lightcli.config.problems import ConfigError
 
 
 def _error(path: str, base: object = None) -> tuple[str, str, str]:
-    with pytest.raises(ClassPathError) as raised:
+    with pytest.raises(ConfigError) as raised:
         resolve_class(path, base)
-    return raised.value.expected, raised.value.got, raised.value.fix
+    problem = raised.value.problems[0]
+    return problem.expected, problem.got, problem.fix
 
 
 @pytest.fixture
@@ -62,9 +64,10 @@ def test_a_bare_name_asks_for_the_full_import_path() -> None:
 
 
 def test_an_ambiguous_short_name_is_refused() -> None:
-    with pytest.raises(ClassPathError) as raised:
+    with pytest.raises(ConfigError) as raised:
         resolve_class("Linear", torch.nn.Module)
-    expected, given, fix = raised.value.expected, raised.value.got, raised.value.fix
+    problem = raised.value.problems[0]
+    expected, given, fix = problem.expected, problem.got, problem.fix
     assert expected == "a class name that names one class"
     assert given.startswith("the name 'Linear', shared by torch.nn.Linear, ")
     assert fix == "Write the full import path, e.g. torch.nn.Linear."

@@ -102,7 +102,8 @@ def test_a_file_that_is_not_a_mapping_is_an_error(cli, workdir: Path, capsys: py
     write_config(workdir / "a.yaml", tiny_config())
     assert cli("diff", "list.yaml", "a.yaml") == 2
     assert capsys.readouterr().err == (
-        "RUN_A: expected a YAML mapping of config keys, got 'list.yaml' holding a list.\n"
+        "RUN_A: expected a YAML mapping of config keys, got 'list.yaml' holding a list. "
+        "Give a config file of `key: value` lines.\n"
     )
 
 

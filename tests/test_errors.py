@@ -13,8 +13,7 @@ import yaml
 
 from conftest import REPO, subprocess_env
 from lightcli.cli import LightCLI, main
-from lightcli.config.explain import ComponentError
-from lightcli.config.problems import ConfigErrors, Problem, describe_type, suggest
+from lightcli.config.problems import ConfigError, Problem, describe_type, suggest
 
 CORPUS = REPO / "tests" / "invalid"
 CASES: list[dict[str, Any]] = yaml.safe_load((CORPUS / "cases.yaml").read_text())
@@ -81,7 +80,7 @@ def test_component_error_keeps_the_original_exception(folder: Path) -> None:
         "        super().__init__()\n        raise KeyError('weights.pt')\n"
     )
     sys.path.insert(0, str(folder))
-    with pytest.raises(ComponentError) as raised:
+    with pytest.raises(ConfigError) as raised:
         LightCLI(args=["fit", "--config", "base.yaml", "--system.model", "brokenmodel.Net"])
     assert str(raised.value) == (
         "system.model: expected brokenmodel.Net to build, got KeyError: 'weights.pt'. "
@@ -104,9 +103,9 @@ def test_traceback_is_shown_on_request(
     )
 
 
-def test_config_errors_exit_with_code_2() -> None:
-    error = ConfigErrors([Problem("a.b", "an int", "the string 'x'", "Write a whole number.")])
-    assert error.code == 2
+def test_a_config_error_is_its_problems() -> None:
+    error = ConfigError(Problem("a.b", "an int", "the string 'x'", "Write a whole number."))
+    assert error.problems == [Problem("a.b", "an int", "the string 'x'", "Write a whole number.")]
     assert str(error) == "a.b: expected an int, got the string 'x'. Write a whole number."
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from torch import nn
 
+from lightcli.config.problems import ConfigError
 from lightcli.core.params import canonical, matches_prefix, module_names, select
-from lightcli.core.system import ConfigError
 
 
 def network() -> nn.Module:

@@ -13,7 +13,7 @@ import torch
 from conftest import REPO
 from lightcli.cli import LightCLI
 from lightcli.config.preflight import preflight
-from lightcli.config.problems import ConfigErrors
+from lightcli.config.problems import ConfigError
 from lightcli.core.rules import check_optimizers, static_problems
 from lightcli.core.system import Scheduler, System
 from lightcli.run.console import quiet
@@ -47,25 +47,25 @@ def _parse(*args: str) -> Any:
         return _Parsed(args=["--config", "base.yaml", "--seed_everything", "0", *args], run=False).config
 
 
-def _messages(error: pytest.ExceptionInfo[ConfigErrors]) -> list[str]:
+def _messages(error: pytest.ExceptionInfo[ConfigError]) -> list[str]:
     return [str(p) for p in error.value.problems]
 
 
 def test_the_subcommand_is_required_and_checked(folder: Path) -> None:
     preflight(["--help"], SUBCOMMANDS)  # help without a subcommand is fine
-    with pytest.raises(ConfigErrors) as raised:
+    with pytest.raises(ConfigError) as raised:
         preflight(["tset", "--config", "base.yaml"], SUBCOMMANDS)
     assert _messages(raised) == [
         "subcommand: expected one of fit, validate, test, predict, got 'tset'. "
         "Write e.g. `lightcli fit --config my.yaml`. Did you mean 'test'?"
     ]
-    with pytest.raises(ConfigErrors) as raised:
+    with pytest.raises(ConfigError) as raised:
         preflight([], SUBCOMMANDS)  # `lightcli` alone
     assert _messages(raised) == [
         "subcommand: expected one of fit, validate, test, predict, got nothing. "
         "Write e.g. `lightcli fit --config my.yaml`."
     ]
-    with pytest.raises(ConfigErrors) as raised:
+    with pytest.raises(ConfigError) as raised:
         preflight(["--config", "base.yaml"], SUBCOMMANDS)  # the file is the option's value, not a subcommand
     assert _messages(raised) == [
         "subcommand: expected one of fit, validate, test, predict, got nothing. "
@@ -76,7 +76,7 @@ def test_the_subcommand_is_required_and_checked(folder: Path) -> None:
 def test_config_before_the_subcommand_only_for_files_keyed_by_subcommand(folder: Path) -> None:
     (folder / "top.yaml").write_text("fit:\n  trainer: {max_epochs: 1}\n")
     preflight(["--config", "top.yaml", "fit"], SUBCOMMANDS)  # jsonargparse's top-level config: accepted
-    with pytest.raises(ConfigErrors) as raised:
+    with pytest.raises(ConfigError) as raised:
         preflight(["-c", "base.yaml", "fit"], SUBCOMMANDS)
     assert _messages(raised) == [
         "--config: expected it after the subcommand, got it before 'fit' (on the command line). "
@@ -92,7 +92,7 @@ def test_every_class_path_outside_the_allowlist_is_refused_with_its_file_and_not
         "system:\n  model: {class_path: lightcli_test_evil.Net}\n  criterion: {class_path: lightcli_test_evil.Loss}\n"
     )
     monkeypatch.setenv("LIGHTCLI_ALLOWED_MODULES", "mypkg")
-    with pytest.raises(ConfigErrors) as raised:
+    with pytest.raises(ConfigError) as raised:
         preflight(["fit", "--config", "base.yaml", "--config", "bad.yaml"], SUBCOMMANDS)
     fix = (
         "Add its package to LIGHTCLI_ALLOWED_MODULES if you trust it, "
@@ -137,9 +137,8 @@ def test_a_scheduler_that_cannot_be_built_fails_before_fit_starts() -> None:
         scheduler=Scheduler(scheduler=functools.partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=0.1)),
     )
     check_optimizers(system, "validate")  # only fit builds optimizers
-    with pytest.raises(ConfigErrors) as raised:
+    with pytest.raises(ConfigError) as raised:
         check_optimizers(system, "fit")
-    assert raised.value.code == 2
     assert _messages(raised) == [
         "system.scheduler.scheduler: expected a scheduler that builds, got ValueError: "
         "You must define either total_steps OR (epochs AND steps_per_epoch). "

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import ast
 import enum
+import pickle
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 import torch
 
+import lightcli
+from lightcli import Adapters, BatchAdapter, FileWriter, Freezer, ModeAdapters, System, TableWriter
+from lightcli.config.explain import ParseFailure
 from lightcli.config.problems import (
-    ConfigErrors,
+    ConfigError,
     Problem,
     describe_type,
     describe_value,
@@ -26,23 +32,119 @@ class Precision(enum.Enum):
     HALF = "16"
 
 
-def test_config_errors_report_each_problem_once_in_order_and_pass_through_except_exception() -> None:
+def test_one_config_error_carries_every_problem_once_in_order() -> None:
     lr = Problem("system.optimizer.init_args.lr", "a number", "the string 'fast'", "Write a number.", "a.yaml")
     epochs = Problem("trainer.max_epochs", "an int or null", "the string 'ten'", "Write a whole number.")
-    caught: BaseException | None = None
+    caught: Exception | None = None
     try:
-        raise ConfigErrors([lr, epochs, lr])
-    except Exception:  # the argument parser's own handler must not swallow it
-        pytest.fail("ConfigErrors was caught by `except Exception`")
-    except SystemExit as error:
+        raise ConfigError([lr, epochs, lr])
+    except Exception as error:  # an ordinary exception: no SystemExit
         caught = error
-    assert isinstance(caught, ConfigErrors)
-    assert caught.code == 2
+    assert isinstance(caught, ConfigError) and not isinstance(caught, SystemExit)
     assert caught.problems == [lr, epochs]
     assert str(caught) == (
         "system.optimizer.init_args.lr: expected a number, got the string 'fast' (in a.yaml). Write a number.\n"
         "trainer.max_epochs: expected an int or null, got the string 'ten'. Write a whole number."
     )
+    assert ConfigError(lr).problems == [lr]
+    assert pickle.loads(pickle.dumps(ConfigError([lr, epochs]))).problems == [lr, epochs]  # crosses processes
+
+
+def test_a_relative_problem_is_placed_within_its_prefix_and_completed() -> None:
+    error = ConfigError(Problem("batch.input", "", "key 'img' is not in the batch (keys: image)", ""))
+    assert str(error) == "batch.input: key 'img' is not in the batch (keys: image)"
+    placed = error.within("system.adapters.train", "an accessor that fits the batch", "Point it at a key.")
+    assert placed.problems == [
+        Problem(
+            "system.adapters.train.batch.input",
+            "an accessor that fits the batch",
+            "key 'img' is not in the batch (keys: image)",
+            "Point it at a key.",
+        )
+    ]
+    unkeyed = ConfigError(Problem("", "argument positions 0..1 without gaps", "[0, 2]", ""))
+    assert str(unkeyed.within("system.adapters.val.criterion")) == (
+        "system.adapters.val.criterion: expected argument positions 0..1 without gaps, got [0, 2]"
+    )
+
+
+def _raised(call: Callable[[], Any]) -> list[Problem]:
+    with pytest.raises(ConfigError) as raised:
+        call()
+    return raised.value.problems
+
+
+def test_training_side_errors_are_the_same_config_error_with_separate_fields(tmp_path: Path) -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
+    assert _raised(lambda: Freezer(prefixes=["head"]).check(model)) == [
+        Problem(
+            "trainer.callbacks.Freezer.prefixes",
+            "module names of system.model",
+            "'head', which matches no parameter",
+            "Modules with parameters: 0, 1.",
+        )
+    ]
+    assert _raised(lambda: FileWriter(format="gif")) == [  # type: ignore[arg-type]
+        Problem(
+            "trainer.callbacks.FileWriter.format",
+            "pt, npy, png or a function fn(value, path)",
+            "'gif'",
+            "Use one of these, or the import path of a function that writes the file.",
+        )
+    ]
+    (tmp_path / "file").write_text("")
+    assert _raised(lambda: TableWriter(path=str(tmp_path / "file" / "out.csv")))[0].key == (
+        "trainer.callbacks.TableWriter.path"
+    )
+    system = System(model, adapters=ModeAdapters(train=Adapters(batch=BatchAdapter(input="image"))))
+    batch = [torch.ones(8, 4), torch.zeros(8)]
+    assert _raised(lambda: system.shared_step(batch, "train")) == [
+        Problem(
+            "system.adapters.train.batch.input",
+            "a dict batch for key 'image'",
+            "list",
+            "Point it at the right key or index of the batch.",
+        )
+    ]
+
+
+def test_a_failing_step_names_the_component_and_what_it_was_given() -> None:
+    model = torch.nn.Linear(4, 2)
+    system = System(model, criterion=torch.nn.CrossEntropyLoss())
+    batch = (torch.ones(8, 5), torch.zeros(8, dtype=torch.long))
+    (problem,) = _raised(lambda: system.shared_step(batch, "val"))
+    assert problem.key == "system.model"
+    assert problem.expected == "a model that takes the val input float32[8, 5]"
+    assert problem.got.startswith("RuntimeError: mat1 and mat2 shapes cannot be multiplied")
+    batch = (torch.ones(8, 4), torch.zeros(8, 3))
+    (problem,) = _raised(lambda: system.shared_step(batch, "val"))
+    assert problem.key == "system.criterion"
+    assert problem.expected == "a loss that takes pred float32[8, 2] and target float32[8, 3]"
+    with system.collecting_problems() as problems:  # lightcli check --run: every failing part of the step
+        system.shared_step(batch, "val")
+    assert [p.key for p in problems] == ["system.criterion"]
+
+
+_ALLOWED = {
+    ("config/problems.py", "ConfigError"): "the one error a user sees",
+    ("config/explain.py", "ParseFailure"): "internal: the parser's rejection, explained into a ConfigError",
+    ("tools/sweep.py", "_TrialError"): "internal: a failed trial, recorded by Optuna",
+    ("tools/classes.py", "_Built"): "internal: carries the parser out of LightCLI's constructor",
+}
+
+
+def test_no_other_exception_class_is_defined_for_user_errors() -> None:
+    package = Path(lightcli.__file__).parent
+    defined: set[tuple[str, str]] = set()
+    for file in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(file.read_text())):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            bases = [ast.unparse(b) for b in node.bases]
+            if any(b.endswith(("Error", "Exception", "Exit", "Interrupt")) for b in bases):
+                defined.add((file.relative_to(package).as_posix(), node.name))
+    assert defined == set(_ALLOWED)
+    assert not issubclass(ParseFailure, SystemExit)
 
 
 @pytest.mark.parametrize(

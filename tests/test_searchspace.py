@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from conftest import write_config
-from lightcli.tools.searchspace import SpaceError, overrides, read_space
+from lightcli.config.problems import ConfigError
+from lightcli.tools.searchspace import overrides, read_space
 
 LR = "system.optimizer.init_args.lr"
 
@@ -124,7 +125,7 @@ def test_overrides_set_a_class_before_its_init_args_as_json(workdir: Path) -> No
 )
 def test_an_invalid_distribution_is_an_error_naming_the_key(workdir: Path, param: Any, message: str) -> None:
     write_config(workdir / "space.yaml", {"params": {"trainer.max_epochs": param}})
-    with pytest.raises(SpaceError) as error:
+    with pytest.raises(ConfigError) as error:
         read_space("space.yaml")
     assert str(error.value) == f"space.yaml: {message}"
 
@@ -146,6 +147,6 @@ def test_an_invalid_distribution_is_an_error_naming_the_key(workdir: Path, param
 )
 def test_an_invalid_file_is_an_error_naming_the_key(workdir: Path, content: str, message: str) -> None:
     (workdir / "space.yaml").write_text(content)
-    with pytest.raises(SpaceError) as error:
+    with pytest.raises(ConfigError) as error:
         read_space("space.yaml")
     assert str(error.value) == message

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from conftest import subprocess_env, tiny_config, write_config
-from lightcli.tools.searchspace import SpaceError, read_space
+from lightcli.config.problems import ConfigError
+from lightcli.tools.searchspace import read_space
 
 SPACE: dict[str, Any] = {
     "metric": "val/acc",
@@ -111,9 +112,15 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(
     trials = load(workdir / "sweeps" / "space", "space").get_trials()
     assert [t.params["system.model.init_args.in_features"] for t in trials] == [64, 63, 64]
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE"]
-    assert trials[1].user_attrs["error"].startswith("RuntimeError: mat1 and mat2 shapes cannot be multiplied")
+    assert trials[1].user_attrs["error"] == (  # the step names the part that failed and what it was given
+        "system.model: expected a model that takes the val input float32[64, 64], got RuntimeError: "
+        "mat1 and mat2 shapes cannot be multiplied (64x64 and 63x16). "
+        "Check the model's input size against the data, or system.adapters.val.batch.input."
+    )
     assert "trial   1  fail  optimizer.lr=" in out
-    assert "error: RuntimeError: mat1 and mat2 shapes cannot be multiplied" in out
+    assert (
+        "error: system.model: expected a model that takes the val input float32[64, 64], got RuntimeError: mat1" in out
+    )
     assert "mat1 and mat2" in (workdir / "sweeps" / "space" / "trial_0001" / "output.log").read_text()
 
 
@@ -236,5 +243,7 @@ def test_read_space_reads_metric_direction_and_log_ranges(tmp_path: Path) -> Non
         "class_path": "torch.optim.SGD",
         "init_args": {"momentum": 0.9},
     }
-    with pytest.raises(SpaceError, match=r"^--space: expected a YAML search space file, got 'nope.yaml' \(not found\)"):
+    with pytest.raises(
+        ConfigError, match=r"^--space: expected a YAML search space file, got 'nope.yaml' \(not found\)"
+    ):
         read_space("nope.yaml")

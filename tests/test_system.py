@@ -17,7 +17,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from conftest import tiny_config, write_config
 from lightcli import DataLoaders, Metrics, Scheduler, System
-from lightcli.core.system import ConfigError
+from lightcli.config.problems import ConfigError
 
 
 def data(n: int = 64, features: int = 8, classes: int = 3) -> TensorDataset:

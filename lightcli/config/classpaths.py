@@ -8,33 +8,30 @@ import sys
 from typing import Any
 
 from lightcli.config.allowlist import refused
-from lightcli.config.problems import suggest, type_name
+from lightcli.config.problems import ConfigError, Problem, suggest, type_name
 
-__all__ = ["ClassPathError", "example_class", "is_subclass", "resolve_class", "use_subclass", "what"]
+__all__ = ["example_class", "is_subclass", "resolve_class", "use_subclass", "what"]
 
 
-class ClassPathError(Exception):
-    """A class path that cannot be imported: what was expected, what was given and how to fix it."""
-
-    def __init__(self, expected: str, got: str, fix: str) -> None:
-        super().__init__(got)
-        self.expected, self.got, self.fix = expected, got, fix
+def _unresolved(expected: str, got: str, fix: str) -> ConfigError:
+    """A class path that cannot be imported: its problem has no key (the caller knows where the path was)."""
+    return ConfigError(Problem("", expected, got, fix))
 
 
 def resolve_class(path: str, base: Any = None) -> Any:
     """Imports ``module.Name`` (or finds a loaded subclass of ``base`` by its short name).
 
     Raises:
-        ClassPathError: with a did-you-mean when it cannot be found.
+        ConfigError: with a did-you-mean when it cannot be found.
     """
     blocked = refused(path)
     if blocked is not None:
-        raise ClassPathError(*blocked)
+        raise _unresolved(*blocked)
     if "." not in path:
         classes = _subclasses(base) if isinstance(base, type) else []
         same = sorted({type_name(c) for c in classes if c.__name__ == path}, key=lambda n: (n.count("."), len(n)))
         if len(same) > 1:  # as jsonargparse does: a short name must name one class
-            raise ClassPathError(
+            raise _unresolved(
                 "a class name that names one class",
                 f"the name {path!r}, shared by {', '.join(same[:4])}{', ...' if len(same) > 4 else ''}",
                 f"Write the full import path, e.g. {same[0]}.",
@@ -48,7 +45,7 @@ def resolve_class(path: str, base: Any = None) -> Any:
             hint = next((f" Did you mean {k!r}?" for k, v in full.items() if v == close), "")
             if hint:
                 break
-        raise ClassPathError(
+        raise _unresolved(
             "a full import path such as torch.nn.Linear",
             f"the name {path!r}",
             f"Write module.Class.{hint}" if hint else "Write module.Class (the full import path).",
@@ -59,7 +56,7 @@ def resolve_class(path: str, base: Any = None) -> Any:
     except ModuleNotFoundError as error:
         missing = error.name or module_name
         if not module_name.startswith(missing) and not missing.startswith(module_name.split(".")[0]):
-            raise ClassPathError(
+            raise _unresolved(
                 "an importable class", f"{path!r}: importing it failed: {error}", "Install the missing package."
             ) from None
         parent, _, _last = missing.rpartition(".")
@@ -71,9 +68,9 @@ def resolve_class(path: str, base: Any = None) -> Any:
             stdlib = getattr(sys, "stdlib_module_names", ())
             hint = suggest(missing, [m for m in sys.modules if "." not in m and m[:1] != "_" and m not in stdlib])
             fix = f"Check the spelling, or install the package / run from its folder.{hint}"
-        raise ClassPathError("an importable class path", f"{path!r} (no module named {missing!r})", fix) from None
+        raise _unresolved("an importable class path", f"{path!r} (no module named {missing!r})", fix) from None
     except Exception as error:  # the module itself is broken
-        raise ClassPathError(
+        raise _unresolved(
             "an importable class path",
             f"{path!r}: importing {module_name} raised {type(error).__name__}: {error}",
             "Fix that module (LIGHTCLI_TRACEBACK=1 shows the traceback).",
@@ -86,7 +83,7 @@ def resolve_class(path: str, base: Any = None) -> Any:
                 options = [n for n in options if is_subclass(getattr(module, n, None), base)] or options
             options = [n for n in options if n[:1].lower() == name[:1].lower()]  # typos keep the first letter
             hint = suggest(path, [f"{module_name}.{n}" for n in options])
-        raise ClassPathError(
+        raise _unresolved(
             "an importable class path",
             f"{path!r} ({module_name} has no {name!r})",
             f"Check the spelling.{hint}"

@@ -23,7 +23,6 @@ from lightcli.config.preflight import preflight
 from lightcli.config.problems import (
     TRACEBACK_ENV_VAR,
     ConfigError,
-    ConfigErrors,
     Problem,
     describe_value,
     first_line,
@@ -34,8 +33,7 @@ from lightcli.config.sources import Sources, read_sources
 
 __all__ = [
     "TRACEBACK_ENV_VAR",
-    "ComponentError",
-    "ConfigErrors",
+    "ConfigError",
     "ParseFailure",
     "Problem",
     "building",
@@ -46,43 +44,36 @@ __all__ = [
 ]
 
 
-class ParseFailure(SystemExit):
-    """jsonargparse rejected the arguments; :func:`explain` turns this into :class:`ConfigErrors`."""
+class ParseFailure(Exception):
+    """Internal: jsonargparse rejected the arguments (raised by the parser of ``lightcli``, caught by
+    :func:`run_reported`); :func:`explain` turns it into a :class:`ConfigError`. Never shown to a user."""
 
     def __init__(self, message: str, cause: BaseException | None, parser: Any) -> None:
-        super().__init__(2)
+        super().__init__(message)
         self.message, self.cause, self.parser = message, cause, parser
-
-
-class ComponentError(Exception):
-    """Building a component of the config (a model, a dataset...) raised; the original error is ``__cause__``."""
-
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(str(problem))
-        self.problem = problem
 
 
 # -- after a parse failure --------------------------------------------------------------------------------
 
 
-def explain(failure: ParseFailure, argv: list[str], subcommands: list[str]) -> ConfigErrors:
+def explain(failure: ParseFailure, argv: list[str], subcommands: list[str]) -> ConfigError:
     """Every problem of a config jsonargparse rejected, named by key, with origins and suggestions."""
     from lightcli.config.typecheck import Checker
 
     position = next((i for i, a in enumerate(argv) if a in subcommands), None)
     parser = _subcommand_parser(failure.parser, argv[position] if position is not None else None)
     if position is None or parser is None:
-        return ConfigErrors([_fallback(failure)])
+        return ConfigError([_fallback(failure)])
     sources = read_sources(argv[position + 1 :])
     if sources.problems:
-        return ConfigErrors(sources.problems)
+        return ConfigError(sources.problems)
     try:
         problems = _check_root(sources, parser, Checker(sources))
     except Exception:  # explaining must never hide the error itself
         if os.environ.get(TRACEBACK_ENV_VAR):
             traceback.print_exc()
         problems = []
-    return ConfigErrors(problems or [_fallback(failure, sources)])
+    return ConfigError(problems or [_fallback(failure, sources)])
 
 
 def _subcommand_parser(parser: Any, subcommand: str | None) -> Any:
@@ -194,7 +185,7 @@ def building(parser: Any, config: Any, subcommand: str | None) -> Iterator[None]
     """Names the config key of a component whose construction raises, keeping the error as ``__cause__``.
 
     Raises:
-        ComponentError: ``<key>: expected <Class>(...) to build, got <Error>: <message>. <fix>``.
+        ConfigError: ``<key>: expected <Class>(...) to build, got <Error>: <message>. <fix>``.
     """
     failures: list[tuple[type, BaseException]] = []
 
@@ -210,20 +201,20 @@ def building(parser: Any, config: Any, subcommand: str | None) -> Iterator[None]
     instantiators[(object, True)] = record
     try:
         yield
-    except (ComponentError, SystemExit, KeyboardInterrupt):
+    except (ConfigError, ParseFailure):
         raise
     except Exception as error:
         own = _own_error(error) or (_own_error(failures[0][1]) if failures else None)
         if own is not None:  # lightcli's own components already name their key: pass the message on as it is
             raise own from None
         if not failures:
-            raise ComponentError(
+            raise ConfigError(
                 Problem("system", "the system to build", f"{type(error).__name__}: {first_line(error)}", _TRACEBACK_FIX)
             ) from error
         cls, original = failures[0]
         tree = config[subcommand] if subcommand and subcommand in config else config
         key = _component_key(tree, cls) or type_name(cls)
-        raise ComponentError(
+        raise ConfigError(
             Problem(
                 key, f"{type_name(cls)} to build", f"{type(original).__name__}: {first_line(original)}", _TRACEBACK_FIX
             )
@@ -232,8 +223,8 @@ def building(parser: Any, config: Any, subcommand: str | None) -> Iterator[None]
         instantiators.pop((object, True), None)
 
 
-def _own_error(error: BaseException | None) -> Exception | None:
-    """The first lightcli ConfigError (an AdapterError is one) in an exception's cause/context chain, if any."""
+def _own_error(error: BaseException | None) -> ConfigError | None:
+    """The first lightcli ConfigError in an exception's cause/context chain, if any."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         if isinstance(error, ConfigError):
@@ -248,14 +239,14 @@ _TRACEBACK_FIX = f"Check its init_args ({TRACEBACK_ENV_VAR}=1 shows the tracebac
 
 @contextlib.contextmanager
 def naming(key: str, what: str) -> Iterator[None]:
-    """Turns an exception raised while building ``what`` into a :class:`ComponentError` naming ``key``."""
+    """Turns an exception raised while building ``what`` into a :class:`ConfigError` naming ``key``."""
     try:
         yield
-    except (ComponentError, SystemExit, KeyboardInterrupt):
+    except (ConfigError, ParseFailure):
         raise
     except Exception as error:
         fix = f"Check the {key} settings ({TRACEBACK_ENV_VAR}=1 shows the traceback)."
-        raise ComponentError(
+        raise ConfigError(
             Problem(key, f"{what} that builds", f"{type(error).__name__}: {first_line(error)}", fix)
         ) from error
 
@@ -285,20 +276,17 @@ def run_reported(build: Callable[[], Any], argv: list[str], subcommands: list[st
         if show and failure.cause is not None:
             traceback.print_exception(failure.cause)
         return _report(explain(failure, argv, subcommands))
-    except ConfigErrors as errors:
-        return _report(errors)
+    except ConfigError as error:
+        if show:
+            traceback.print_exception(error)
+        return _report(error)
     except SystemExit as exit:
         code = exit.code
         return code if isinstance(code, int) else (0 if code is None else 1)
-    except (ComponentError, ConfigError) as error:
-        if show:
-            traceback.print_exception(error)
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     return 0
 
 
-def _report(errors: ConfigErrors) -> int:
+def _report(errors: ConfigError) -> int:
     for problem in errors.problems:
         print(f"error: {problem}", file=sys.stderr)
     if len(errors.problems) > 1:

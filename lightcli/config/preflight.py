@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from lightcli.config.allowlist import allowed_prefixes, import_paths, refused
-from lightcli.config.problems import ConfigErrors, Problem, suggest
+from lightcli.config.problems import ConfigError, Problem, suggest
 from lightcli.config.sources import COMMAND_LINE, load_file, read_sources
 
 __all__ = ["preflight"]
@@ -19,7 +19,7 @@ def preflight(argv: list[str], subcommands: list[str]) -> None:
     """Checks what can be checked before the parser imports anything: the subcommand and the allowlist.
 
     Raises:
-        ConfigErrors: with every problem found.
+        ConfigError: with every problem found.
     """
     position = next((i for i, a in enumerate(argv) if a in subcommands), None)
     if position is None:
@@ -33,7 +33,7 @@ def preflight(argv: list[str], subcommands: list[str]) -> None:
             given = f"{bare[0]!r}" if bare else "nothing"
             hint = suggest(bare[0], subcommands) if bare else ""
             example = " ".join(argv) if argv and not bare else "--config my.yaml"
-            raise ConfigErrors(
+            raise ConfigError(
                 [
                     Problem(
                         "subcommand",
@@ -46,7 +46,7 @@ def preflight(argv: list[str], subcommands: list[str]) -> None:
         return
     before = argv[:position]
     if any(a == "--config" or a.startswith(("--config=", "-c")) for a in before) and not _top_level_config(before):
-        raise ConfigErrors(
+        raise ConfigError(
             [
                 Problem(
                     "--config",
@@ -70,7 +70,7 @@ def preflight(argv: list[str], subcommands: list[str]) -> None:
             if blocked is not None:
                 problems.append(Problem(key, *blocked, origin=f"the checkpoint {ckpt}"))
     if problems:
-        raise ConfigErrors(problems)
+        raise ConfigError(problems)
 
 
 def _stored_config(ckpt: str) -> dict[str, Any]:

@@ -9,13 +9,12 @@ import sys
 import types
 import typing
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Union
 
 __all__ = [
     "TRACEBACK_ENV_VAR",
     "ConfigError",
-    "ConfigErrors",
     "Problem",
     "describe_type",
     "describe_value",
@@ -32,13 +31,14 @@ class Problem:
     """One thing wrong in a config, located by its key path."""
 
     key: str
-    """The key path as the user wrote it (``system.optimizer.init_args.lr``)."""
+    """The key path as the user wrote it (``system.optimizer.init_args.lr``); relative (``batch.input``) or empty
+    where the raiser does not know where it sits, until placed by :meth:`within`."""
     expected: str
-    """What a valid value looks like."""
+    """What a valid value looks like; empty when ``got`` says it all (``key 'img' is not in the batch``)."""
     got: str
     """What was given."""
     fix: str
-    """How to fix it: one sentence, ending with a period."""
+    """How to fix it: one sentence, ending with a period; empty when the caller knows it better."""
     origin: str | None = None
     """Where the key was set: a file name, ``the command line``, or None when unknown."""
 
@@ -46,25 +46,36 @@ class Problem:
         where = ""
         if self.origin:
             where = f" (on {self.origin})" if self.origin == "the command line" else f" (in {self.origin})"
-        return f"{self.key}: expected {self.expected}, got {self.got}{where}. {self.fix}"
+        head = f"{self.key}: " if self.key else ""
+        said = f"expected {self.expected}, got {self.got}" if self.expected else self.got
+        return f"{head}{said}{where}{f'. {self.fix}' if self.fix else ''}"
+
+    def within(self, prefix: str, expected: str = "", fix: str = "") -> Problem:
+        """This problem placed under ``prefix``, with ``expected`` and ``fix`` where it has none.
+
+        ``batch.input`` within ``system.adapters.train`` is ``system.adapters.train.batch.input``; an empty key
+        becomes ``prefix`` itself.
+        """
+        key = f"{prefix}.{self.key}" if self.key else prefix
+        return replace(self, key=key, expected=self.expected or expected, fix=self.fix or fix)
 
 
-class ConfigError(ValueError):
-    """A value in the config cannot work; the message starts with its key path."""
+class ConfigError(Exception):
+    """The one error of a config that cannot work: one or more :class:`Problem`, each named by its key path.
 
-
-class ConfigErrors(SystemExit):
-    """Raised with every problem found in a config; exits with code 2 when not caught.
-
-    A ``SystemExit`` so that it passes through the argument parser's own ``except Exception``.
+    ``str()`` is one line per problem. ``lightcli`` prints each as ``error: <problem>`` and exits with code 2.
     """
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        super().__init__(2)
-        self.problems = list(dict.fromkeys(problems))
+    def __init__(self, problems: Problem | Sequence[Problem]) -> None:
+        self.problems = [problems] if isinstance(problems, Problem) else list(dict.fromkeys(problems))
+        super().__init__(self.problems)
 
     def __str__(self) -> str:
         return "\n".join(str(p) for p in self.problems)
+
+    def within(self, prefix: str, expected: str = "", fix: str = "") -> ConfigError:
+        """The same problems placed under ``prefix`` (see :meth:`Problem.within`); raise it ``from`` this one."""
+        return ConfigError([p.within(prefix, expected, fix) for p in self.problems])
 
 
 def suggest(given: str, known: Iterable[str], prefix: str = " Did you mean ", quote: bool = True) -> str:

@@ -14,7 +14,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from lightcli.config.problems import ConfigError
+from lightcli.config.problems import ConfigError, Problem
 
 __all__ = ["PACKAGE", "load_project", "pop_project"]
 
@@ -41,7 +41,7 @@ def pop_project(args: list[str]) -> tuple[list[str], str | None]:
         if arg == _OPTION:
             if i + 1 >= len(args) or args[i + 1].startswith("--"):
                 raise ConfigError(
-                    f"{_OPTION}: expected a folder of Python code, got nothing. Use {_OPTION} path/to/folder."
+                    Problem(_OPTION, "a folder of Python code", "nothing", f"Use {_OPTION} path/to/folder.")
                 )
             folder = args[i + 1]
             i += 2
@@ -66,10 +66,8 @@ def load_project(folder: str) -> list[str]:
     root = Path(folder).expanduser().resolve()
     if not root.is_dir():
         what = "a file" if root.exists() else "no such folder"
-        raise ConfigError(
-            f"{_OPTION}: expected a folder of Python code, got {folder!r} ({what}). Give the folder holding your "
-            "models, datasets and callbacks."
-        )
+        fix = "Give the folder holding your models, datasets and callbacks."
+        raise ConfigError(Problem(_OPTION, "a folder of Python code", f"{folder!r} ({what})", fix))
     for name in [m for m in sys.modules if m == PACKAGE or m.startswith(PACKAGE + ".")]:
         del sys.modules[name]  # another project loaded before in this process
     init = root / "__init__.py"
@@ -110,10 +108,10 @@ def _run(spec: importlib.machinery.ModuleSpec, package: object, init: Path | Non
         raise _import_error(folder, init, error) from None
 
 
-def _import_error(folder: str, file: Path, error: BaseException) -> Exception:
+def _import_error(folder: str, file: Path, error: BaseException) -> ConfigError:
     frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).resolve() == file.resolve()]
     line = f", line {frames[-1].lineno}" if frames else ""
-    return ConfigError(
-        f"{_OPTION}: expected a folder whose modules import, got {folder!r}, where {file.relative_to(Path(folder).expanduser().resolve())}{line} fails with "
-        f"{type(error).__name__}: {error}. Fix that module (or install what it imports)."
-    )
+    where = file.relative_to(Path(folder).expanduser().resolve())
+    got = f"{folder!r}, where {where}{line} fails with {type(error).__name__}: {error}"
+    fix = "Fix that module (or install what it imports)."
+    return ConfigError(Problem(_OPTION, "a folder whose modules import", got, fix))

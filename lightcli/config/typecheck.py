@@ -17,8 +17,8 @@ import typing
 from collections.abc import Callable
 from typing import Any, Literal, Union
 
-from lightcli.config.classpaths import ClassPathError, example_class, is_subclass, resolve_class, use_subclass, what
-from lightcli.config.problems import Problem, describe_type, describe_value, suggest, type_name
+from lightcli.config.classpaths import example_class, is_subclass, resolve_class, use_subclass, what
+from lightcli.config.problems import ConfigError, Problem, describe_type, describe_value, suggest, type_name
 from lightcli.config.sources import Sources
 
 __all__ = ["Checker", "resolve_class"]
@@ -51,6 +51,12 @@ class Checker:
     def problem(self, key: str, expected: str, got: str, fix: str) -> Problem:
         """A problem at ``key``, with the file or command line it came from."""
         return Problem(key, expected, got, fix, self.sources.origin(key))
+
+    def _unresolved(self, error: ConfigError, key: str, function: bool = False) -> Problem:
+        """The problem of a class path :func:`resolve_class` refused, at ``key``."""
+        found = error.problems[0]
+        expected = found.expected.replace("importable class path", "importable path") if function else found.expected
+        return self.problem(key, expected, found.got, found.fix)
 
     # -- dispatch --------------------------------------------------------------------------------------
 
@@ -215,8 +221,8 @@ class Checker:
             ]
         try:
             cls = resolve_class(path, hint)
-        except ClassPathError as error:
-            return [self.problem(f"{key}.class_path", error.expected, error.got, error.fix)]
+        except ConfigError as error:
+            return [self._unresolved(error, f"{key}.class_path")]
         if not is_subclass(cls, hint):
             return [
                 self.problem(
@@ -296,12 +302,8 @@ class Checker:
         if isinstance(value, str):
             try:
                 resolve_class(value)
-            except ClassPathError as error:
-                return [
-                    self.problem(
-                        key, error.expected.replace("importable class path", "importable path"), error.got, error.fix
-                    )
-                ]
+            except ConfigError as error:
+                return [self._unresolved(error, key, function=True)]
             return []
         if not isinstance(value, dict) or "class_path" not in value:
             return [self._mismatch(value, hint, key)]
@@ -313,8 +315,8 @@ class Checker:
         bases = [r for r in _union_members(returns) if isinstance(r, type) and r not in (object, Any)]
         try:
             cls = resolve_class(path, bases[0] if len(bases) == 1 else None)
-        except ClassPathError as error:
-            return [self.problem(f"{key}.class_path", error.expected, error.got, error.fix)]
+        except ConfigError as error:
+            return [self._unresolved(error, f"{key}.class_path")]
         base = next((b for b in bases if is_subclass(cls, b)), None)
         if base is not None:
             return self._class_arguments(cls, value, key, skip)

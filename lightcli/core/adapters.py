@@ -12,11 +12,10 @@ from typing import Any
 
 import torch
 
-from lightcli.config.problems import ConfigError
+from lightcli.config.problems import ConfigError, Problem
 
 __all__ = [
     "Accessor",
-    "AdapterError",
     "Adapters",
     "ArgumentsAdapter",
     "BatchAdapter",
@@ -29,10 +28,6 @@ Accessor = int | str | Callable[[Any], Any]
 """Where a value is in a batch: an index (tuple/list batch), a key (dict batch) or a callable taking the batch."""
 
 Transforms = list[Callable[[Any], Any]]
-
-
-class AdapterError(ConfigError):
-    """A batch, prediction or target does not fit an adapter; the message starts with the adapter's key."""
 
 
 class Call:
@@ -58,15 +53,18 @@ def _access(batch: Any, accessor: Accessor, what: str) -> Any:
         if isinstance(batch, Sequence) and not isinstance(batch, str):
             if -len(batch) <= accessor < len(batch):
                 return batch[accessor]
-            raise AdapterError(f"batch.{what}: index {accessor} is out of range for a batch of {len(batch)} items")
-        raise AdapterError(
-            f"batch.{what}: expected a tuple or list batch for index {accessor}, got {type(batch).__name__}"
-        )
+            raise _error(what, "", f"index {accessor} is out of range for a batch of {len(batch)} items")
+        raise _error(what, f"a tuple or list batch for index {accessor}", type(batch).__name__)
     if isinstance(batch, Mapping):
         if accessor in batch:
             return batch[accessor]
-        raise AdapterError(f"batch.{what}: key {accessor!r} is not in the batch (keys: {', '.join(map(str, batch))})")
-    raise AdapterError(f"batch.{what}: expected a dict batch for key {accessor!r}, got {type(batch).__name__}")
+        raise _error(what, "", f"key {accessor!r} is not in the batch (keys: {', '.join(map(str, batch))})")
+    raise _error(what, f"a dict batch for key {accessor!r}", type(batch).__name__)
+
+
+def _error(what: str, expected: str, got: str) -> ConfigError:
+    """An accessor that does not fit the batch, keyed relative to the mode's adapters (``batch.input``)."""
+    return ConfigError(Problem(f"batch.{what}", expected, got, ""))
 
 
 def _apply(value: Any, transforms: Transforms) -> Any:
@@ -125,9 +123,8 @@ class ArgumentsAdapter:
             placed.append((self.input, _apply(input, self.input_transforms)))
         positions = sorted((where, value) for where, value in placed if isinstance(where, int))
         if [where for where, _ in positions] != list(range(len(positions))):
-            raise AdapterError(
-                f"expected argument positions 0..{len(positions) - 1} without gaps, got {[where for where, _ in positions]}"
-            )
+            expected = f"argument positions 0..{len(positions) - 1} without gaps"
+            raise ConfigError(Problem("", expected, str([where for where, _ in positions]), ""))
         kwargs = {where: value for where, value in placed if isinstance(where, str)}
         return [value for _, value in positions], kwargs
 

@@ -8,7 +8,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
 from torch import nn
 
-from lightcli.config.problems import ConfigError
+from lightcli.config.problems import ConfigError, Problem
 from lightcli.core.params import canonical, matches_prefix, select
 
 __all__ = ["Freezer"]
@@ -52,18 +52,14 @@ class Freezer(Callback):
         until_epoch: int | None = None,
     ) -> None:
         if until_step is not None and until_epoch is not None:
-            raise ConfigError(
-                f"{_KEY}.until_step, until_epoch: expected one of them, got both "
-                f"(until_step={until_step}, until_epoch={until_epoch}). Remove one."
-            )
+            got = f"both (until_step={until_step}, until_epoch={until_epoch})"
+            raise ConfigError(Problem(f"{_KEY}.until_step, until_epoch", "one of them", got, "Remove one."))
         for option, value in (("until_step", until_step), ("until_epoch", until_epoch)):
             if value is not None and value < 0:
-                raise ConfigError(f"{_KEY}.{option}: expected 0 or more, got {value}. Use a count from 0.")
+                raise ConfigError(Problem(f"{_KEY}.{option}", "0 or more", str(value), "Use a count from 0."))
         if not names and not prefixes:
-            raise ConfigError(
-                f"{_KEY}.names, prefixes: expected what to freeze, got neither. "
-                "Set prefixes (module names, e.g. [backbone]) or names (parameter names)."
-            )
+            fix = "Set prefixes (module names, e.g. [backbone]) or names (parameter names)."
+            raise ConfigError(Problem(f"{_KEY}.names, prefixes", "what to freeze", "neither", fix))
         self.names = [str(v) for v in names or []]
         self.prefixes = [str(v) for v in prefixes or []]
         self.except_names = [str(v) for v in except_names or []]

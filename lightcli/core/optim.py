@@ -9,7 +9,7 @@ from typing import Any
 from torch import nn
 from torch.optim import Optimizer
 
-from lightcli.config.problems import ConfigError
+from lightcli.config.problems import ConfigError, Problem
 from lightcli.core.params import canonical, matches_prefix, module_names
 
 __all__ = ["ParamGroup", "build_param_groups", "check_options"]
@@ -66,17 +66,19 @@ def build_param_groups(
     owner: dict[str, tuple[int, int]] = {}  # parameter name -> (prefix length, group index)
     for g, group in enumerate(groups):
         if not group.prefixes:
-            raise ConfigError(
-                f"{_KEY}[{g}].prefixes: expected at least one module name, got an empty list. "
-                "List the modules of this group, e.g. [backbone]."
-            )
+            fix = "List the modules of this group, e.g. [backbone]."
+            raise ConfigError(Problem(f"{_KEY}[{g}].prefixes", "at least one module name", "an empty list", fix))
         for given in map(str, group.prefixes):
             prefix = canonical(given, params, prefix=True)
             if prefix is None:
                 modules = module_names(model)
                 raise ConfigError(
-                    f"{_KEY}[{g}].prefixes: expected module names of system.model, got {given!r}, which matches "
-                    f"no parameter. Modules with parameters: {', '.join(modules[:12])}."
+                    Problem(
+                        f"{_KEY}[{g}].prefixes",
+                        "module names of system.model",
+                        f"{given!r}, which matches no parameter",
+                        f"Modules with parameters: {', '.join(modules[:12])}.",
+                    )
                 )
             for name in params:
                 if matches_prefix(name, prefix) and (name not in owner or len(prefix) > owner[name][0]):
@@ -102,6 +104,10 @@ def check_options(optimizer: Optimizer, groups: list[ParamGroup]) -> None:
             if key not in known:
                 where = f"options.{key}" if key in group.options else key
                 raise ConfigError(
-                    f"{_KEY}[{g}].{where}: expected an option of {type(optimizer).__name__} "
-                    f"({', '.join(sorted(known))}), got {key!r}. Remove it or fix its name."
+                    Problem(
+                        f"{_KEY}[{g}].{where}",
+                        f"an option of {type(optimizer).__name__} ({', '.join(sorted(known))})",
+                        repr(key),
+                        "Remove it or fix its name.",
+                    )
                 )

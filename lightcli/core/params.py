@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from torch import nn
 
-from lightcli.config.problems import ConfigError
+from lightcli.config.problems import ConfigError, Problem
 
 __all__ = ["canonical", "matches_prefix", "module_names", "select"]
 
@@ -88,11 +88,12 @@ def select(
     for given in names:
         name = canonical(given, params, prefix=False)
         if name is None:
-            raise ConfigError(
-                f"{key}.{fields[0]}: expected parameter names of system.model, got {given!r}, which is not one."
+            fix = (
                 f"{_closest(given, params)} Parameter names are those of `model.named_parameters()`, e.g. "
                 f"{', '.join(list(params)[:3])}."
             )
+            got = f"{given!r}, which is not one"
+            raise ConfigError(Problem(f"{key}.{fields[0]}", "parameter names of system.model", got, fix.lstrip()))
         chosen.add(name)
     for given in prefixes:
         prefix = canonical(given, params, prefix=True)
@@ -103,9 +104,8 @@ def select(
                 if modules
                 else "The model holds its parameters itself: the prefix 'model' selects them all."
             )
-            raise ConfigError(
-                f"{key}.{fields[1]}: expected module names of system.model, got {given!r}, which matches no parameter."
-                f"{_closest(given, modules)} {listing}"
-            )
+            got = f"{given!r}, which matches no parameter"
+            fix = f"{_closest(given, modules)} {listing}".lstrip()
+            raise ConfigError(Problem(f"{key}.{fields[1]}", "module names of system.model", got, fix))
         chosen.update(name for name in params if matches_prefix(name, prefix))
     return {name: param for name, param in params.items() if name in chosen}

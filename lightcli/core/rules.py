@@ -9,7 +9,9 @@ from typing import Any
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lightcli.config.classpaths import resolve_class
-from lightcli.config.problems import TRACEBACK_ENV_VAR, ConfigErrors, Problem, first_line
+from lightcli.config.problems import TRACEBACK_ENV_VAR, ConfigError, Problem
+from lightcli.core.required import criterion_required, loader_required, monitor_required, optimizer_required
+from lightcli.core.steps import raised
 from lightcli.core.system import System
 
 __all__ = ["check_optimizers", "static_problems"]
@@ -33,33 +35,12 @@ def static_problems(config: Any, subcommand: str | None) -> list[Problem]:
     loaders = init.get("dataloaders")
     if subcommand == "fit":
         if own_step and init.get("criterion") is None:
-            problems.append(
-                Problem(
-                    "system.criterion",
-                    "a loss for training",
-                    "null",
-                    "Set it, e.g. criterion: {class_path: torch.nn.CrossEntropyLoss}.",
-                )
-            )
+            problems.append(criterion_required())
         if own_optimizers and init.get("optimizer") is None:
-            problems.append(
-                Problem(
-                    "system.optimizer",
-                    "an optimizer for training",
-                    "null",
-                    "Set it, e.g. optimizer: {class_path: torch.optim.Adam, init_args: {lr: 0.001}}.",
-                )
-            )
+            problems.append(optimizer_required())
     mode = {"fit": "train", "validate": "val", "test": "test", "predict": "predict"}[subcommand]
     if not has_data and (loaders is None or loaders.get(mode) is None):
-        problems.append(
-            Problem(
-                f"system.dataloaders.{mode}",
-                f"a loader for the {mode} data",
-                "null",
-                f"Set system.dataloaders.{mode} (e.g. class_path: lightcli.Loader) or pass --data.",
-            )
-        )
+        problems.append(loader_required(mode))
     ckpt = config.get("ckpt_path")
     if (
         isinstance(ckpt, str)
@@ -85,14 +66,7 @@ def static_problems(config: Any, subcommand: str | None) -> list[Problem]:
         path = scheduler.get("scheduler.class_path") if hasattr(scheduler, "get") else None
         with contextlib.suppress(Exception):
             if isinstance(path, str) and issubclass(resolve_class(path), ReduceLROnPlateau):
-                problems.append(
-                    Problem(
-                        "system.scheduler.monitor",
-                        "the name of a logged metric for ReduceLROnPlateau",
-                        "null",
-                        "Set it, e.g. monitor: val/loss.",
-                    )
-                )
+                problems.append(monitor_required())
     return problems
 
 
@@ -102,7 +76,7 @@ def check_optimizers(system: Any, subcommand: str | None) -> None:
     A bad value (``lr: -1``) fails here, named by its key, instead of after the run has started.
 
     Raises:
-        ConfigErrors: naming ``system.optimizer`` or ``system.scheduler.scheduler``.
+        ConfigError: naming ``system.optimizer`` or ``system.scheduler.scheduler``.
     """
     if subcommand != "fit" or not isinstance(system, System):
         return
@@ -112,12 +86,11 @@ def check_optimizers(system: Any, subcommand: str | None) -> None:
     try:
         optimizer = system.optimizer_factory(system.parameters())
     except Exception as error:
-        got = f"{type(error).__name__}: {first_line(error)}"
-        raise ConfigErrors([Problem("system.optimizer", "an optimizer that builds", got, fix)]) from error
+        raise ConfigError(Problem("system.optimizer", "an optimizer that builds", raised(error), fix)) from error
     if system.scheduler is None:
         return
     try:
         system.scheduler.scheduler(optimizer)
     except Exception as error:
-        got = f"{type(error).__name__}: {first_line(error)}"
-        raise ConfigErrors([Problem("system.scheduler.scheduler", "a scheduler that builds", got, fix)]) from error
+        expected = "a scheduler that builds"
+        raise ConfigError(Problem("system.scheduler.scheduler", expected, raised(error), fix)) from error

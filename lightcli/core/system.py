@@ -2,77 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.core.mixins.hparams_mixin import _given_hyperparameters
 from torch import nn
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
-from torch.utils.data import DataLoader
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics import Metric, MetricCollection
 
-from lightcli.config.problems import ConfigError
-from lightcli.core.adapters import AdapterError, ModeAdapters
-from lightcli.core.data import Loader
+from lightcli.config.problems import ConfigError, Problem
+from lightcli.core import steps
+from lightcli.core.adapters import ModeAdapters
 from lightcli.core.optim import ParamGroup, build_param_groups, check_options
+from lightcli.core.parts import DataLoaders, Metrics, MetricsArg, Mode, Scheduler
+from lightcli.core.required import criterion_required, loader_required, monitor_required, optimizer_required
 from lightcli.core.weights import Weights, load_and_report
 
 __all__ = ["DataLoaders", "Metrics", "Mode", "Scheduler", "System"]
-
-Mode = Literal["train", "val", "test", "predict"]
-MetricsArg = Metric | list[Metric] | dict[str, Metric] | None
-LoaderArg = Loader | Callable[[], DataLoader] | None
-
-
-@dataclass
-class DataLoaders:
-    """The data of each mode. A loader is built only when its mode runs."""
-
-    train: LoaderArg = None
-    """Training data (``lightcli fit``)."""
-    val: LoaderArg = None
-    """Validation data (``lightcli fit`` and ``lightcli validate``)."""
-    test: LoaderArg = None
-    """Test data (``lightcli test``)."""
-    predict: LoaderArg = None
-    """Prediction data (``lightcli predict``)."""
-
-
-@dataclass
-class Metrics:
-    """Metrics of each mode: a torchmetrics Metric, a list of them, or a dict name -> Metric.
-
-    Each mode gets its own metric state.
-    """
-
-    train: MetricsArg = None
-    """Metrics computed on the training batches."""
-    val: MetricsArg = None
-    """Metrics computed on the validation data."""
-    test: MetricsArg = None
-    """Metrics computed on the test data."""
-
-
-@dataclass
-class Scheduler:
-    """A learning-rate scheduler and when to step it (Lightning's ``lr_scheduler`` config)."""
-
-    scheduler: Callable[[Optimizer], LRScheduler | ReduceLROnPlateau]
-    """The scheduler class_path and its init_args; the optimizer is passed in."""
-    interval: Literal["epoch", "step"] = "epoch"
-    """Step the scheduler every epoch or every optimizer step."""
-    frequency: int = 1
-    """Step the scheduler every this many intervals."""
-    monitor: str | None = None
-    """Logged metric that drives ReduceLROnPlateau, e.g. ``val/loss``."""
-    strict: bool = True
-    """Fail if the monitored metric is missing."""
 
 
 _LOSS_MODES: tuple[Mode, ...] = ("train", "val", "test")
@@ -161,6 +113,7 @@ class System(pl.LightningModule):
         self._loss_sums: dict[str, dict[str, torch.Tensor]] = {}
         self._loss_counts: dict[str, int] = {}
         self._last_loss: torch.Tensor | None = None
+        self._problems: list[Problem] | None = None  # recording instead of raising (collecting_problems)
 
     def forward(self, input: Any) -> Any:
         """Runs the model, passing ``epoch`` and ``step`` when its forward accepts them."""
@@ -186,13 +139,23 @@ class System(pl.LightningModule):
         Returns:
             A dict with ``identifier``, ``input``, ``target``, ``pred``, ``loss`` (the total loss,
             None in predict) and ``metrics`` (this batch's metric values when computed, else None).
+
+        Raises:
+            ConfigError: naming the part that failed (the batch adapter, the model or inferer, the
+                criterion adapter, the criterion, the metrics adapter or a metric) and what it was given.
         """
         adapters = getattr(self.adapters, mode)
         try:
             input, target, identifier = adapters.batch(batch)
-        except AdapterError as error:
-            raise AdapterError(f"system.adapters.{mode}.{error}") from None
-        pred = self(input) if mode == "train" or self.inferer is None else self.inferer(input, self)
+        except Exception as error:
+            raise steps.batch_failed(error, mode, batch) from error
+        inferer = mode != "train" and self.inferer is not None
+        try:
+            pred = self.inferer(input, self) if inferer else self(input)  # type: ignore[misc]
+        except steps.PASSED_ON:
+            raise
+        except Exception as error:
+            raise steps.forward_failed(error, mode, input, inferer) from error
         loss: torch.Tensor | None = None
         step_metrics: dict[str, torch.Tensor] | None = None
         if mode != "predict":
@@ -224,24 +187,45 @@ class System(pl.LightningModule):
         """One prediction step; no criterion or metrics run."""
         return self.shared_step(batch, "predict")
 
+    @contextlib.contextmanager
+    def collecting_problems(self) -> Iterator[list[Problem]]:
+        """Within it, a failing criterion, metrics adapter or metric of :meth:`shared_step` is recorded in the
+        yielded list instead of raised, so that one step reports each (``lightcli check --run``)."""
+        self._problems = []
+        try:
+            yield self._problems
+        finally:
+            self._problems = None
+
+    def _failed(self, error: ConfigError, cause: BaseException) -> None:
+        if self._problems is None:
+            raise error from cause
+        self._problems.extend(error.problems)
+
     def _loss(self, mode: str, adapters: Any, input: Any, target: Any, pred: Any) -> torch.Tensor | None:
         if self.criterion is None:
             if mode == "train":
-                raise ConfigError(
-                    "system.criterion: expected a loss for training, got null. "
-                    "Set it, e.g. criterion: {class_path: torch.nn.CrossEntropyLoss}."
-                )
+                raise ConfigError(criterion_required())
             return None
         try:
-            value = adapters.criterion(self.criterion, input, target, pred)
-        except AdapterError as error:
-            raise AdapterError(f"system.adapters.{mode}.criterion: {error}") from None
+            args, kwargs = adapters.criterion.arguments(input, target, pred)
+        except Exception as error:
+            self._failed(steps.criterion_adapter_failed(error, mode), error)
+            return None
+        try:
+            value = self.criterion(*args, **kwargs)
+        except steps.PASSED_ON:
+            raise
+        except Exception as error:
+            self._failed(steps.criterion_failed(error, mode, pred, target), error)
+            return None
         losses = value if isinstance(value, dict) else {"loss": value}
         if isinstance(value, dict):
             if "total" not in value:
+                expected = "a tensor or a dict with a 'total' key"
+                got = f"a dict with keys {sorted(value)}"
                 raise ConfigError(
-                    f"system.criterion: expected a tensor or a dict with a 'total' key, got a dict with keys "
-                    f"{sorted(value)}. Return the loss to optimize under 'total'."
+                    Problem("system.criterion", expected, got, "Return the loss to optimize under 'total'.")
                 )
             losses = {"loss": value["total"], **{f"loss/{k}": v for k, v in value.items() if k != "total"}}
         total = losses["loss"]
@@ -264,13 +248,19 @@ class System(pl.LightningModule):
             return None
         try:
             args, kwargs = adapters.metrics.arguments(input, _detach(target), _detach(pred))
-        except AdapterError as error:
-            raise AdapterError(f"system.adapters.{mode}.metrics: {error}") from None
-        if mode == "train" and self._is_log_step():
-            values = collection(*args, **kwargs)  # batch values, computed once, and the epoch state updated
-            self._pending_step_metrics = values
-            return values
-        collection.update(*args, **kwargs)
+        except Exception as error:
+            self._failed(steps.metrics_adapter_failed(error, mode), error)
+            return None
+        try:
+            if mode == "train" and self._is_log_step():
+                values = collection(*args, **kwargs)  # batch values, computed once, and the epoch state updated
+                self._pending_step_metrics = values
+                return values
+            collection.update(*args, **kwargs)
+        except Exception as error:
+            self._failed(
+                steps.metrics_failed(error, mode, collection.items(keep_base=True), (args, kwargs), pred, target), error
+            )
         return None
 
     # -- logging -------------------------------------------------------------------------------------
@@ -346,10 +336,7 @@ class System(pl.LightningModule):
     def configure_optimizers(self) -> Any:
         """Builds the optimizer from ``optimizer`` (with ``param_groups``) and, if given, the scheduler."""
         if self.optimizer_factory is None:
-            raise ConfigError(
-                "system.optimizer: expected an optimizer for training, got null. "
-                "Set it, e.g. optimizer: {class_path: torch.optim.Adam, init_args: {lr: 0.001}}."
-            )
+            raise ConfigError(optimizer_required())
         if self.param_groups:
             groups = build_param_groups(self.model, self.param_groups, rest=self.parameters())
             optimizer = self.optimizer_factory(groups)
@@ -368,46 +355,46 @@ class System(pl.LightningModule):
         if monitor:
             config["monitor"] = monitor
         elif isinstance(scheduler, ReduceLROnPlateau):
-            raise ConfigError(
-                "system.scheduler.monitor: expected the name of a logged metric for ReduceLROnPlateau, got null. "
-                "Set it, e.g. monitor: val/loss."
-            )
+            raise ConfigError(monitor_required())
         return {"optimizer": optimizer, "lr_scheduler": config}
 
-    def _dataloader(self, mode: str, required: bool = True) -> Any:
+    def build_dataloader(self, mode: str, required: bool = True) -> Any:
+        """Builds the loader of ``mode`` from ``dataloaders``; without one, ``[]`` unless ``required``.
+
+        Raises:
+            ConfigError: naming ``system.dataloaders.<mode>`` when it is missing or fails to build.
+        """
         factory = getattr(self.dataloaders, mode)
         if factory is None:
             if not required:
                 return []
-            raise ConfigError(
-                f"system.dataloaders.{mode}: expected a loader for the {mode} data, got null. "
-                f"Set system.dataloaders.{mode} (e.g. class_path: lightcli.Loader) or pass --data."
-            )
+            raise ConfigError(loader_required(mode))
         try:
             return factory()
-        except (ConfigError, AdapterError):
+        except ConfigError:
             raise
         except Exception as error:
+            got = f"{type(error).__name__}: {error}"
+            fix = "Check its dataset's init_args (paths first)."
             raise ConfigError(
-                f"system.dataloaders.{mode}: expected a {mode} loader that builds, got {type(error).__name__}: "
-                f"{error}. Check its dataset's init_args (paths first)."
+                Problem(f"system.dataloaders.{mode}", f"a {mode} loader that builds", got, fix)
             ) from error
 
     def train_dataloader(self) -> Any:
         """Builds the training loader."""
-        return self._dataloader("train")
+        return self.build_dataloader("train")
 
     def val_dataloader(self) -> Any:
         """Builds the validation loader; without one, fit runs no validation."""
-        return self._dataloader("val", required=self.trainer.state.fn == "validate")
+        return self.build_dataloader("val", required=self.trainer.state.fn == "validate")
 
     def test_dataloader(self) -> Any:
         """Builds the test loader."""
-        return self._dataloader("test")
+        return self.build_dataloader("test")
 
     def predict_dataloader(self) -> Any:
         """Builds the prediction loader."""
-        return self._dataloader("predict")
+        return self.build_dataloader("predict")
 
 
 def _flatten(name: str, value: torch.Tensor) -> list[tuple[str, Any]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lightcli.config.problems import ConfigError
+from lightcli.config.problems import ConfigError, Problem
 from lightcli.core.params import canonical, matches_prefix, module_names
 
 __all__ = ["LoadReport", "Weights", "load_and_report", "load_weights"]
@@ -75,30 +75,34 @@ def _shorten(keys: list[str]) -> str:
     return shown + (f" ... and {len(keys) - _SHOWN} more" if len(keys) > _SHOWN else "")
 
 
+_SAVE = "Save the weights with torch.save(model.state_dict(), path)."
+
+
 def _read(path: str) -> dict[str, torch.Tensor]:
     file = Path(path).expanduser()
     if not file.is_file():
         what = "a folder" if file.is_dir() else "no such file"
         raise ConfigError(
-            f"{_KEY}.path: expected a weights file (a state dict or a Lightning checkpoint), got {path!r} ({what}). "
-            "Give the path of a file saved by torch.save or of a .ckpt of an earlier run "
-            "(or --system.weights null when --ckpt_path holds the weights)."
+            Problem(
+                f"{_KEY}.path",
+                "a weights file (a state dict or a Lightning checkpoint)",
+                f"{path!r} ({what})",
+                "Give the path of a file saved by torch.save or of a .ckpt of an earlier run "
+                "(or --system.weights null when --ckpt_path holds the weights).",
+            )
         )
     try:
         content = torch.load(file, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigError(
-            f"{_KEY}.path: expected a weights file torch can load safely (tensors only), got {path!r} ({first}). "
-            "Save the weights with torch.save(model.state_dict(), path)."
+            Problem(f"{_KEY}.path", "a weights file torch can load safely (tensors only)", f"{path!r} ({first})", _SAVE)
         ) from None
     if isinstance(content, nn.Module):  # pragma: no cover - weights_only forbids modules
         content = content.state_dict()
     if not isinstance(content, dict):
-        raise ConfigError(
-            f"{_KEY}.path: expected a state dict or a Lightning checkpoint, got {type(content).__name__} in {path!r}. "
-            "Save the weights with torch.save(model.state_dict(), path)."
-        )
+        got = f"{type(content).__name__} in {path!r}"
+        raise ConfigError(Problem(f"{_KEY}.path", "a state dict or a Lightning checkpoint", got, _SAVE))
     if "state_dict" in content and isinstance(content["state_dict"], dict):
         lightning = "pytorch-lightning_version" in content
         content = content["state_dict"]
@@ -107,10 +111,9 @@ def _read(path: str) -> dict[str, torch.Tensor]:
             content = {k[len("model.") :]: v for k, v in content.items() if k.startswith("model.")}
     tensors = {k: v for k, v in content.items() if isinstance(v, torch.Tensor)}
     if not tensors:
-        raise ConfigError(
-            f"{_KEY}.path: expected a state dict (name -> tensor) or a Lightning checkpoint, got a dict without tensors "
-            f"(keys: {_shorten(list(content))}) in {path!r}. Save the weights with torch.save(model.state_dict(), path)."
-        )
+        got = f"a dict without tensors (keys: {_shorten(list(content))}) in {path!r}"
+        expected = "a state dict (name -> tensor) or a Lightning checkpoint"
+        raise ConfigError(Problem(f"{_KEY}.path", expected, got, _SAVE))
     return tensors
 
 
@@ -129,10 +132,8 @@ def _target(model: nn.Module, module: str | int | None) -> tuple[nn.Module, str]
     names = [name for name, _ in model.named_modules() if name]
     resolved = canonical(module, names, prefix=False)
     if resolved is None:
-        raise ConfigError(
-            f"{_KEY}.module: expected a sub-module of system.model, got {module!r}. "
-            f"Sub-modules with parameters: {', '.join(module_names(model)[:12])}."
-        )
+        fix = f"Sub-modules with parameters: {', '.join(module_names(model)[:12])}."
+        raise ConfigError(Problem(f"{_KEY}.module", "a sub-module of system.model", repr(module), fix))
     return model.get_submodule(resolved), f"system.model.{resolved}"
 
 
@@ -163,10 +164,14 @@ def load_weights(model: nn.Module, weights: Weights) -> LoadReport | None:
             unexpected.append(key if new == key else f"{key} (as {new})")
     if not loaded:
         raise ConfigError(
-            f"{_KEY}.path: expected weights for {target_name}, got no key in common in {weights.path!r} "
-            f"(file keys: {_shorten(list(state))}; model keys: {_shorten(list(own))}). "
-            'Rename the file\'s key prefixes with system.weights.remap, e.g. {"encoder.": ""}, or load into a '
-            "sub-module with system.weights.module."
+            Problem(
+                f"{_KEY}.path",
+                f"weights for {target_name}",
+                f"no key in common in {weights.path!r} "
+                f"(file keys: {_shorten(list(state))}; model keys: {_shorten(list(own))})",
+                'Rename the file\'s key prefixes with system.weights.remap, e.g. {"encoder.": ""}, or load into a '
+                "sub-module with system.weights.module.",
+            )
         )
     mismatched = [
         f"{key}: file {tuple(value.shape)}, model {tuple(own[key].shape)}"
@@ -175,8 +180,12 @@ def load_weights(model: nn.Module, weights: Weights) -> LoadReport | None:
     ]
     if mismatched:
         raise ConfigError(
-            f"{_KEY}.path: expected tensors of {target_name}'s shapes, got different shapes in {weights.path!r} "
-            f"({_shorten(mismatched)}). Add these keys to system.weights.ignore to keep them as initialized."
+            Problem(
+                f"{_KEY}.path",
+                f"tensors of {target_name}'s shapes",
+                f"different shapes in {weights.path!r} ({_shorten(mismatched)})",
+                "Add these keys to system.weights.ignore to keep them as initialized.",
+            )
         )
     target.load_state_dict(loaded, strict=False)
     missing = [key for key in own if key not in loaded and not any(matches_prefix(key, i) for i in ignore)]

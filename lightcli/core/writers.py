@@ -20,7 +20,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
-from lightcli.config.problems import ConfigError
+from lightcli.config.problems import ConfigError, Problem
 
 __all__ = ["Argmax", "FileWriter", "TableWriter"]
 
@@ -50,25 +50,20 @@ def _check_writable(key: str, path: Path, folder: bool) -> None:
     if path.exists():
         if folder and not path.is_dir():
             raise ConfigError(
-                f"{key}: expected a folder to write into, got {str(path)!r}, which is a file. Choose a folder path."
+                Problem(key, "a folder to write into", f"{str(path)!r}, which is a file", "Choose a folder path.")
             )
         if not folder and path.is_dir():
-            raise ConfigError(
-                f"{key}: expected a file path to write, got {str(path)!r}, which is a folder. Add a file name, e.g. {str(path / 'predictions.csv')!r}."
-            )
+            fix = f"Add a file name, e.g. {str(path / 'predictions.csv')!r}."
+            raise ConfigError(Problem(key, "a file path to write", f"{str(path)!r}, which is a folder", fix))
     existing = path if path.exists() else path.parent
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise ConfigError(
-            f"{key}: expected a writable {what} path, got {str(path)!r}, but {str(existing)!r} is a file, not a folder. "
-            "Choose another path."
-        )
+        got = f"{str(path)!r}, but {str(existing)!r} is a file, not a folder"
+        raise ConfigError(Problem(key, f"a writable {what} path", got, "Choose another path."))
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(
-            f"{key}: expected a writable {what} path, got {str(path)!r}, but {str(existing)!r} is not writable. "
-            "Choose another path."
-        )
+        got = f"{str(path)!r}, but {str(existing)!r} is not writable"
+        raise ConfigError(Problem(key, f"a writable {what} path", got, "Choose another path."))
 
 
 def _identifiers(outputs: dict[str, Any], n: int, start: int, trainer: pl.Trainer) -> list[Any]:
@@ -82,18 +77,20 @@ def _identifiers(outputs: dict[str, Any], n: int, start: int, trainer: pl.Traine
         given = [given]
     if len(given) != n:
         raise ConfigError(
-            f"system.adapters.predict.batch.identifier: expected one identifier per sample ({n}), got {len(given)}. "
-            "Point it at a per-sample value of the batch (e.g. the index of the sample)."
+            Problem(
+                "system.adapters.predict.batch.identifier",
+                f"one identifier per sample ({n})",
+                str(len(given)),
+                "Point it at a per-sample value of the batch (e.g. the index of the sample).",
+            )
         )
     return [v.item() if isinstance(v, torch.Tensor) else v for v in given]
 
 
 def _samples(key: str, pred: Any) -> list[torch.Tensor]:
     if not isinstance(pred, torch.Tensor):
-        raise ConfigError(
-            f"{key}: expected the prediction to be a tensor, got {type(pred).__name__}. Turn it into one with "
-            "system.adapters.predict.logging.pred_transforms."
-        )
+        fix = "Turn it into one with system.adapters.predict.logging.pred_transforms."
+        raise ConfigError(Problem(key, "the prediction to be a tensor", type(pred).__name__, fix))
     pred = pred.detach().cpu()
     return [pred] if pred.ndim == 0 else list(pred)
 
@@ -118,8 +115,12 @@ class FileWriter(Callback):
         key = "trainer.callbacks.FileWriter"
         if isinstance(format, str) and format not in ("pt", "npy", "png"):
             raise ConfigError(
-                f"{key}.format: expected pt, npy, png or a function fn(value, path), got {format!r}. "
-                "Use one of these, or the import path of a function that writes the file."
+                Problem(
+                    f"{key}.format",
+                    "pt, npy, png or a function fn(value, path)",
+                    repr(format),
+                    "Use one of these, or the import path of a function that writes the file.",
+                )
             )
         self.directory = Path(directory) if directory is not None else None
         """The folder given, or None for the run's log dir."""
@@ -184,8 +185,12 @@ def _png(value: torch.Tensor) -> bytes:
         image = image[..., 0]
     if not (image.ndim == 2 or (image.ndim == 3 and image.shape[-1] == 3)):
         raise ConfigError(
-            f"trainer.callbacks.FileWriter.format: expected 2-D or 3-channel data for png, got shape "
-            f"{tuple(value.shape)}. Use pt or npy for other shapes."
+            Problem(
+                "trainer.callbacks.FileWriter.format",
+                "2-D or 3-channel data for png",
+                f"shape {tuple(value.shape)}",
+                "Use pt or npy for other shapes.",
+            )
         )
     if image.dtype.is_floating_point:
         low, high = image.min(), image.max()
@@ -221,7 +226,9 @@ class TableWriter(Callback):
         if self.path is not None:
             _check_writable("trainer.callbacks.TableWriter.path", self.path, folder=False)
         if max_columns < 1:
-            raise ConfigError(f"trainer.callbacks.TableWriter.max_columns: expected 1 or more, got {max_columns}.")
+            raise ConfigError(
+                Problem("trainer.callbacks.TableWriter.max_columns", "1 or more", str(max_columns), "Use 1 or more.")
+            )
         self.max_columns = max_columns
         self.written_to: Path | None = None
         """The file of the last predict run."""
@@ -241,9 +248,13 @@ class TableWriter(Callback):
         flat = value.reshape(-1).tolist()
         if len(flat) > self.max_columns:
             raise ConfigError(
-                f"trainer.callbacks.TableWriter.max_columns: expected predictions of at most {self.max_columns} "
-                f"values per sample, got {len(flat)}. Raise max_columns, reduce the prediction (e.g. lightcli.Argmax "
-                "in system.adapters.predict.logging.pred_transforms) or use lightcli.FileWriter."
+                Problem(
+                    "trainer.callbacks.TableWriter.max_columns",
+                    f"predictions of at most {self.max_columns} values per sample",
+                    str(len(flat)),
+                    "Raise max_columns, reduce the prediction (e.g. lightcli.Argmax in "
+                    "system.adapters.predict.logging.pred_transforms) or use lightcli.FileWriter.",
+                )
             )
         return flat
 

@@ -27,7 +27,7 @@ from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from lightcli.config.problems import ConfigError
+from lightcli.config.problems import ConfigError, Problem
 
 __all__ = [
     "AtomicCheckpointIO",
@@ -338,8 +338,12 @@ def check_weights_fit(model: torch.nn.Module, ckpt_path: str | Path, changes: di
     model_changes = {k: v for k, v in changes.items() if k.startswith("system.model")}
     key, (old, new) = next(iter(model_changes.items()), (misfits[0], ("its weights", "another model")))
     raise ConfigError(
-        f"{key}: expected {old!r} (the value {ckpt_path} was trained with), got {new!r}. "
-        f"The checkpoint's weights do not fit the changed model ({', '.join(misfits[:3])}"
-        f"{', ...' if len(misfits) > 3 else ''}): resume with the checkpoint's model, "
-        "or start a new run without --ckpt_path."
+        Problem(
+            key,
+            f"{old!r} (the value {ckpt_path} was trained with)",
+            repr(new),
+            f"The checkpoint's weights do not fit the changed model ({', '.join(misfits[:3])}"
+            f"{', ...' if len(misfits) > 3 else ''}): resume with the checkpoint's model, "
+            "or start a new run without --ckpt_path.",
+        )
     )

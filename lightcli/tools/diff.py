@@ -13,14 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lightcli.config.problems import ConfigError, Problem
+
 __all__ = ["Difference", "config_differences", "flatten", "main", "read_config", "resolve_config"]
 
 CONFIG_FILE = "config.yaml"
 _MISSING = object()
-
-
-class _InputError(ValueError):
-    """A RUN argument that is neither a run directory nor a config file."""
 
 
 @dataclass(frozen=True)
@@ -110,13 +108,11 @@ def _config_file(given: str, name: str) -> Path:
             return runs[0] / CONFIG_FILE
         if runs:
             listed = ", ".join(str(r) for r in runs[:4]) + (", ..." if len(runs) > 4 else "")
-            raise _InputError(
-                f"{name}: expected one run directory, got {given!r}, which holds {len(runs)} runs ({listed}). "
-                "Give one of them."
-            )
-        raise _InputError(f"{name}: expected a run directory holding {CONFIG_FILE}, got {given!r} (it has none). {fix}")
+            got = f"{given!r}, which holds {len(runs)} runs ({listed})"
+            raise ConfigError(Problem(name, "one run directory", got, "Give one of them."))
+        raise ConfigError(Problem(name, f"a run directory holding {CONFIG_FILE}", f"{given!r} (it has none)", fix))
     if not path.is_file():
-        raise _InputError(f"{name}: expected a run directory or a config file, got {given!r} (not found). {fix}")
+        raise ConfigError(Problem(name, "a run directory or a config file", f"{given!r} (not found)", fix))
     return path
 
 
@@ -126,13 +122,12 @@ def _load(given: str, name: str) -> tuple[Path, dict[str, Any]]:
         config = read_config(path)
     except Exception as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise _InputError(
-            f"{name}: expected a YAML config, got {str(path)!r}, which does not parse ({first})."
-        ) from None
+        got = f"{str(path)!r}, which does not parse ({first})"
+        raise ConfigError(Problem(name, "a YAML config", got, "Fix its YAML syntax.")) from None
     if not isinstance(config, dict):
-        raise _InputError(
-            f"{name}: expected a YAML mapping of config keys, got {str(path)!r} holding a {type(config).__name__}."
-        )
+        got = f"{str(path)!r} holding a {type(config).__name__}"
+        fix = "Give a config file of `key: value` lines."
+        raise ConfigError(Problem(name, "a YAML mapping of config keys", got, fix))
     return path, config
 
 
@@ -219,7 +214,7 @@ def main(args: list[str]) -> int:
     try:
         path_a, config_a = _load(options.run_a, "RUN_A")
         path_b, config_b = _load(options.run_b, "RUN_B")
-    except _InputError as error:
+    except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
     if not options.as_written and not (path_a.name == CONFIG_FILE and path_b.name == CONFIG_FILE):

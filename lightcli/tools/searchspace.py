@@ -25,14 +25,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SearchSpace", "SpaceError", "check", "check_space", "overrides", "read_space"]
+from lightcli.config.problems import ConfigError, Problem
+
+__all__ = ["SearchSpace", "check", "check_space", "overrides", "read_space"]
 
 _TYPES = ("float", "int", "categorical")
 _FIELDS = {"type", "low", "high", "log", "step", "choices"}
-
-
-class SpaceError(ValueError):
-    """The search space file is not valid; the message names the file and the key."""
 
 
 class SearchSpace:
@@ -104,74 +102,61 @@ def _labels(choices: list[Any]) -> dict[Any, Any]:
     return labels
 
 
-def _fail(source: str, key: str, message: str) -> SpaceError:
-    return SpaceError(f"{source}: {key}: {message}")
+def _fail(source: str, key: str, expected: str, got: str, fix: str) -> ConfigError:
+    """A problem of the space file ``source`` at ``key`` (both named, as ``space.yaml: params.lr``)."""
+    return ConfigError(Problem(f"{source}: {key}", expected, got, fix))
 
 
 def _number(source: str, key: str, value: Any, integer: bool) -> float | int:
     kind = "an int" if integer else "a number"
     valid = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not valid:
-        raise _fail(source, key, f"expected {kind}, got {value!r}. Write e.g. {'1' if integer else '0.001'}.")
+        raise _fail(source, key, kind, repr(value), f"Write e.g. {'1' if integer else '0.001'}.")
     return value
 
 
 def _check_param(source: str, key: str, spec: Any) -> dict[str, Any]:
     where = f"params.{key}"
     if not isinstance(spec, dict):
-        raise _fail(
-            source,
-            where,
-            f"expected a mapping with a type, got {spec!r}. Write e.g. {{type: float, low: 0.0001, high: 0.1, log: true}}.",
-        )
+        fix = "Write e.g. {type: float, low: 0.0001, high: 0.1, log: true}."
+        raise _fail(source, where, "a mapping with a type", repr(spec), fix)
     unknown = sorted(set(spec) - _FIELDS)
     if unknown:
         raise _fail(
-            source,
-            f"{where}.{unknown[0]}",
-            f"expected one of {', '.join(sorted(_FIELDS))}, got {unknown[0]!r}. Remove it.",
+            source, f"{where}.{unknown[0]}", f"one of {', '.join(sorted(_FIELDS))}", repr(unknown[0]), "Remove it."
         )
     kind = spec.get("type")
     if kind not in _TYPES:
-        raise _fail(source, f"{where}.type", f"expected one of {', '.join(_TYPES)}, got {kind!r}. Set the type.")
+        raise _fail(source, f"{where}.type", f"one of {', '.join(_TYPES)}", repr(kind), "Set the type.")
     if kind == "categorical":
         choices = spec.get("choices")
         if not isinstance(choices, list) or not choices:
             raise _fail(
-                source,
-                f"{where}.choices",
-                f"expected a non-empty list of values, got {choices!r}. List the values to try.",
+                source, f"{where}.choices", "a non-empty list of values", repr(choices), "List the values to try."
             )
         extra = sorted(set(spec) - {"type", "choices"})
         if extra:
-            raise _fail(
-                source, f"{where}.{extra[0]}", f"expected only choices for a categorical, got {extra[0]!r}. Remove it."
-            )
+            raise _fail(source, f"{where}.{extra[0]}", "only choices for a categorical", repr(extra[0]), "Remove it.")
         return dict(spec)
     if "choices" in spec:
-        raise _fail(
-            source, f"{where}.choices", f"expected low and high for a {kind}, got choices. Use type: categorical."
-        )
+        raise _fail(source, f"{where}.choices", f"low and high for a {kind}", "choices", "Use type: categorical.")
     for bound in ("low", "high"):
         if bound not in spec:
-            raise _fail(
-                source,
-                f"{where}.{bound}",
-                f"expected {'an int' if kind == 'int' else 'a number'}, got nothing. Set {bound}.",
-            )
+            expected = "an int" if kind == "int" else "a number"
+            raise _fail(source, f"{where}.{bound}", expected, "nothing", f"Set {bound}.")
         _number(source, f"{where}.{bound}", spec[bound], kind == "int")
     low, high = spec["low"], spec["high"]
     if not low < high:
-        raise _fail(source, where, f"expected low < high, got low={low!r} and high={high!r}. Swap or widen them.")
+        raise _fail(source, where, "low < high", f"low={low!r} and high={high!r}", "Swap or widen them.")
     log = spec.get("log", False)
     if not isinstance(log, bool):
-        raise _fail(source, f"{where}.log", f"expected true or false, got {log!r}. Write log: true for a log scale.")
+        raise _fail(source, f"{where}.log", "true or false", repr(log), "Write log: true for a log scale.")
     if log and low <= 0:
-        raise _fail(source, f"{where}.low", f"expected a positive low on a log scale, got {low!r}. Use e.g. 1.0e-5.")
+        raise _fail(source, f"{where}.low", "a positive low on a log scale", repr(low), "Use e.g. 1.0e-5.")
     if "step" in spec:
         _number(source, f"{where}.step", spec["step"], kind == "int")
         if log:
-            raise _fail(source, f"{where}.step", "expected either step or log, got both. Remove one.")
+            raise _fail(source, f"{where}.step", "either step or log", "both", "Remove one.")
     return dict(spec)
 
 
@@ -179,33 +164,29 @@ def read_space(path: str | Path, metric: str | None = None, direction: str | Non
     """Reads and checks a search space file (metric and direction given here win over the file's).
 
     Raises:
-        SpaceError: The file is missing or a parameter is not a valid distribution.
+        ConfigError: The file is missing or a parameter is not a valid distribution.
     """
     from lightcli.tools.diff import read_config
 
     source = str(path)
     if not Path(path).is_file():
-        raise SpaceError(
-            f"--space: expected a YAML search space file, got {source!r} (not found). Create it; see `lightcli sweep --help`."
-        )
+        fix = "Create it; see `lightcli sweep --help`."
+        raise ConfigError(Problem("--space", "a YAML search space file", f"{source!r} (not found)", fix))
     data = read_config(path)
     if not isinstance(data, dict):
-        raise SpaceError(
-            f"{source}: expected a mapping with params, got a {type(data).__name__}. See `lightcli sweep --help`."
-        )
+        got = f"a {type(data).__name__}"
+        raise ConfigError(Problem(source, "a mapping with params", got, "See `lightcli sweep --help`."))
     unknown = sorted(set(data) - {"params", "metric", "direction"})
     if unknown:
-        raise _fail(source, unknown[0], f"expected one of params, metric, direction, got {unknown[0]!r}. Remove it.")
+        raise _fail(source, unknown[0], "one of params, metric, direction", repr(unknown[0]), "Remove it.")
     params = data.get("params")
     if not isinstance(params, dict) or not params:
-        raise _fail(
-            source, "params", f"expected a mapping of config keys to distributions, got {params!r}. Add params."
-        )
+        raise _fail(source, "params", "a mapping of config keys to distributions", repr(params), "Add params.")
     checked = {str(key): _check_param(source, str(key), spec) for key, spec in params.items()}
     metric = metric or data.get("metric") or "val/loss"
     direction = direction or data.get("direction") or "minimize"
     if direction not in ("minimize", "maximize"):
-        raise _fail(source, "direction", f"expected minimize or maximize, got {direction!r}. Fix the direction.")
+        raise _fail(source, "direction", "minimize or maximize", repr(direction), "Fix the direction.")
     return SearchSpace(checked, str(metric), direction, source)
 
 
@@ -255,11 +236,12 @@ def check_space(parser: Any, space: SearchSpace, fit_args: list[str]) -> None:
     """Parses the fit arguments with every bound and choice of the space, one at a time.
 
     Raises:
-        SpaceError: A value of the space (or the fit arguments themselves) does not parse.
+        ConfigError: A value of the space (or the fit arguments themselves) does not parse.
     """
     problem = check(parser, fit_args)
     if problem:
-        raise SpaceError(f"the fit arguments: expected a config that `lightcli fit` accepts, got errors: {problem}")
+        expected = "a config that `lightcli fit` accepts"
+        raise ConfigError(Problem("the fit arguments", expected, f"errors: {problem}", ""))
     first = {
         key: space.value(key, next(iter(space.labels[key]))) if key in space.labels else spec["low"]
         for key, spec in space.params.items()
@@ -270,6 +252,7 @@ def check_space(parser: Any, space: SearchSpace, fit_args: list[str]) -> None:
             raise _fail(
                 space.source,
                 f"params.{key}",
-                f"expected values that `lightcli fit` accepts, got {json.dumps(value)}. Fix the range or choices; "
-                f"lightcli fit says: {problem if problem.endswith(('.', '?')) else problem + '.'}",
+                "values that `lightcli fit` accepts",
+                json.dumps(value),
+                f"Fix the range or choices; lightcli fit says: {problem if problem.endswith(('.', '?')) else problem + '.'}",
             )

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from lightcli.cli import LightCLI
-from lightcli.tools.searchspace import SearchSpace, SpaceError, check, check_space, overrides, read_space
+from lightcli.config.problems import ConfigError, Problem
+from lightcli.tools.searchspace import SearchSpace, check, check_space, overrides, read_space
 
-__all__ = ["SearchSpace", "SpaceError", "main", "read_space", "summary", "trial_line", "work"]
+__all__ = ["SearchSpace", "main", "read_space", "summary", "trial_line", "work"]
 
 
 _QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
@@ -116,9 +117,13 @@ def _open_study(options: argparse.Namespace, space: SearchSpace, sweep_dir: Path
     if stored is None:
         study.set_user_attr("space", described)
     elif stored != json.loads(json.dumps(described)):
-        raise SpaceError(
-            f"--space: expected the search space the study {study.study_name!r} was created with, got a different "
-            f"one ({space.source}). Use another --dir or --study for a new search."
+        raise ConfigError(
+            Problem(
+                "--space",
+                f"the search space the study {study.study_name!r} was created with",
+                f"a different one ({space.source})",
+                "Use another --dir or --study for a new search.",
+            )
         )
     return study
 
@@ -175,7 +180,8 @@ def _objective(
             trial.set_user_attr("interrupted", True)
             raise
         except (Exception, SystemExit) as error:
-            trial.set_user_attr("error", f"{type(error).__name__}: {error}".strip().splitlines()[0][:300])
+            said = str(error) if isinstance(error, ConfigError) else f"{type(error).__name__}: {error}"
+            trial.set_user_attr("error", said.strip().splitlines()[0][:300])
             raise _TrialError(str(error)) from None
         finally:
             runs = sorted((sweep_dir / name).glob("version_*"), key=lambda p: p.stat().st_mtime)
@@ -417,7 +423,7 @@ def main(args: list[str]) -> int:
         sweep_dir = Path(options.dir or Path("sweeps") / Path(options.space).stem)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         study = _open_study(options, space, sweep_dir)
-    except SpaceError as error:
+    except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
     before = _counted(study)
