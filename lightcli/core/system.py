@@ -20,7 +20,7 @@ from torchmetrics import Metric, MetricCollection
 from lightcli.config.problems import ConfigError
 from lightcli.core.adapters import AdapterError, ModeAdapters
 from lightcli.core.data import Loader
-from lightcli.core.optim import ParamGroup, build_param_groups, check_options
+from lightcli.core.optim import ParamGroup, build_optimizer, build_param_groups
 from lightcli.core.weights import Weights, load_and_report
 
 __all__ = ["DataLoaders", "Metrics", "Mode", "Scheduler", "System"]
@@ -138,10 +138,11 @@ class System(pl.LightningModule):
         self.model = model
         load_and_report(model, weights)
         self.param_groups = param_groups or []
-        if self.param_groups:  # a prefix that matches nothing or an unknown option fails now, not at fit
-            groups = build_param_groups(model, self.param_groups)
-            if optimizer is not None:
-                check_options(optimizer(groups), self.param_groups)
+        if (
+            self.param_groups
+        ):  # a prefix that matches nothing fails now (an unknown option: core.rules.check_optimizers)
+            build_param_groups(model, self.param_groups)
+        self.prebuilt_optimizers: tuple[Optimizer, Any] | None = None  # built by check_optimizers: used once
         self.criterion = criterion
         self.optimizer_factory = optimizer
         self.scheduler = scheduler
@@ -350,14 +351,14 @@ class System(pl.LightningModule):
                 "system.optimizer: expected an optimizer for training, got null. "
                 "Set it, e.g. optimizer: {class_path: torch.optim.Adam, init_args: {lr: 0.001}}."
             )
-        if self.param_groups:
-            groups = build_param_groups(self.model, self.param_groups, rest=self.parameters())
-            optimizer = self.optimizer_factory(groups)
-        else:
-            optimizer = self.optimizer_factory(self.parameters())
+        optimizer, scheduler = self._prebuilt() or (
+            build_optimizer(self.optimizer_factory, self.model, self.param_groups, self.parameters()),
+            None,
+        )
         if self.scheduler is None:
             return optimizer
-        scheduler = self.scheduler.scheduler(optimizer)
+        if scheduler is None:
+            scheduler = self.scheduler.scheduler(optimizer)
         config: dict[str, Any] = {
             "scheduler": scheduler,
             "interval": self.scheduler.interval,
@@ -373,6 +374,17 @@ class System(pl.LightningModule):
                 "Set it, e.g. monitor: val/loss."
             )
         return {"optimizer": optimizer, "lr_scheduler": config}
+
+    def _prebuilt(self) -> tuple[Optimizer, Any] | None:
+        """The optimizer and scheduler :func:`~lightcli.core.rules.check_optimizers` built, the first time only.
+
+        None when there are none, or when the parameters changed since (a strategy that wraps or shards them).
+        """
+        prebuilt, self.prebuilt_optimizers = self.prebuilt_optimizers, None
+        if prebuilt is None:
+            return None
+        built_over = {id(p) for group in prebuilt[0].param_groups for p in group["params"]}
+        return prebuilt if built_over == {id(p) for p in self.parameters()} else None
 
     def _dataloader(self, mode: str, required: bool = True) -> Any:
         factory = getattr(self.dataloaders, mode)
