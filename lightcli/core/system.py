@@ -376,10 +376,7 @@ class System(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": config}
 
     def _prebuilt(self) -> tuple[Optimizer, Any] | None:
-        """The optimizer and scheduler :func:`~lightcli.core.rules.check_optimizers` built, the first time only.
-
-        None when there are none, or when the parameters changed since (a strategy that wraps or shards them).
-        """
+        """What :func:`~lightcli.core.rules.check_optimizers` built, once, if still over these parameters."""
         prebuilt, self.prebuilt_optimizers = self.prebuilt_optimizers, None
         if prebuilt is None:
             return None
