@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-import torch
 import yaml
 from jsonargparse import Namespace, set_parsing_settings
 from pytorch_lightning import LightningDataModule, Trainer
@@ -20,6 +19,8 @@ from pytorch_lightning.callbacks import ProgressBar as _LightningProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from lightcli.config.explain import ParseFailure, building, naming, run_reported
+from lightcli.config.files import read_text
+from lightcli.config.preflight import checkpoint_problems
 from lightcli.config.problems import ConfigError
 from lightcli.core.freezer import Freezer
 from lightcli.core.rules import check_optimizers, static_problems
@@ -34,7 +35,9 @@ from lightcli.run.checkpoints import (
     use_atomic_checkpoints,
 )
 from lightcli.run.console import ProgressBar, metrics_table, quiet
-from lightcli.upstream.jsonargparse import install
+from lightcli.run.stored import forget as forget_checkpoints
+from lightcli.run.stored import stored_system_config
+from lightcli.upstream.jsonargparse import install, read_config_files_with
 from lightcli.upstream.lightning import SectionInstantiator
 
 __all__ = ["SUBCOMMANDS", "TOOLS", "LightCLI", "main", "run"]
@@ -89,14 +92,18 @@ def _option_value(args: list[str], option: str) -> str | None:
 
 
 def _stored_system_config(ckpt_path: str | None) -> dict[str, Any] | None:
-    """The system config (class_path and init_args) a checkpoint was trained with, if it holds one."""
-    if not ckpt_path or not Path(ckpt_path).is_file():
-        return None
-    hparams = dict(torch.load(ckpt_path, weights_only=True, map_location="cpu").get("hyper_parameters", {}))
-    hparams.pop("_instantiator", None)
-    if "_class_path" not in hparams:
-        return None
-    return {"class_path": hparams.pop("_class_path"), "init_args": hparams}
+    """The system config (class_path and init_args) a checkpoint was trained with, if it holds one.
+
+    The checkpoint is read once per command (:mod:`lightcli.run.stored`).
+
+    Raises:
+        ConfigError: A class path of the stored config is outside the allowlist (checked before it is imported).
+    """
+    stored = stored_system_config(ckpt_path)
+    problems = checkpoint_problems(stored, str(ckpt_path))
+    if problems:
+        raise ConfigError(problems)
+    return stored
 
 
 class StrictParser(LightningArgumentParser):
@@ -184,6 +191,8 @@ class LightCLI(LightningCLI):
         parsed first, so ``lightcli test --ckpt_path <file>`` needs no config, and every config file or
         value given on the command line wins over the stored one.
         """
+        read_config_files_with(read_text)  # jsonargparse reads each config file once too (lightcli.config.files)
+        forget_checkpoints()  # each command reads its checkpoint afresh, once
         stored = _stored_system_config(_option_value(args, "--ckpt_path"))
         self.config = parser.parse_args(self._with_stored_system(args, stored))
 

@@ -1,15 +1,18 @@
-"""Checks made before the parser imports anything: the subcommand, the place of --config, the allowlist."""
+"""Checks made before the parser imports anything: the subcommand, the place of --config, the allowlist.
+
+The class paths stored in a ``--ckpt_path`` checkpoint are checked by :func:`checkpoint_problems`, given
+the stored config by :mod:`lightcli.cli` (which reads the checkpoint once; this package never imports torch).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from lightcli.config.allowlist import allowed_prefixes, import_paths, refused
 from lightcli.config.problems import ConfigError, Problem, suggest
 from lightcli.config.sources import COMMAND_LINE, load_file, read_sources
 
-__all__ = ["preflight"]
+__all__ = ["checkpoint_problems", "preflight"]
 
 
 # -- before parsing ---------------------------------------------------------------------------------------
@@ -63,28 +66,23 @@ def preflight(argv: list[str], subcommands: list[str]) -> None:
         blocked = refused(path)
         if blocked is not None:
             problems.append(Problem(key, *blocked, origin=sources.origin(key)))
-    ckpt = sources.tree.get("ckpt_path")
-    if allowed_prefixes() is not None and isinstance(ckpt, str) and Path(ckpt).is_file():
-        for key, path in import_paths(_stored_config(ckpt), "system"):
-            blocked = refused(path)
-            if blocked is not None:
-                problems.append(Problem(key, *blocked, origin=f"the checkpoint {ckpt}"))
     if problems:
         raise ConfigError(problems)
 
 
-def _stored_config(ckpt: str) -> dict[str, Any]:
-    """The system config stored in a checkpoint's hyperparameters (read without unpickling code)."""
-    import torch
+def checkpoint_problems(stored: dict[str, Any] | None, ckpt: str) -> list[Problem]:
+    """The class paths outside the allowlist in the system config stored in the checkpoint ``ckpt``.
 
-    try:
-        stored = torch.load(ckpt, weights_only=True, map_location="cpu").get("hyper_parameters", {})
-    except Exception:  # not a checkpoint: the run reports it
-        return {}
-    stored = dict(stored)
-    stored.pop("_instantiator", None)
-    class_path = stored.pop("_class_path", None)
-    return {"class_path": class_path, "init_args": stored} if class_path else stored
+    Checked before the stored config is parsed, so nothing of it is imported.
+    """
+    if stored is None or allowed_prefixes() is None:
+        return []
+    problems = []
+    for key, path in import_paths(stored, "system"):
+        blocked = refused(path)
+        if blocked is not None:
+            problems.append(Problem(key, *blocked, origin=f"the checkpoint {ckpt}"))
+    return problems
 
 
 def _top_level_config(before: list[str]) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 import yaml.constructor
 
+from lightcli.config.files import read_text
 from lightcli.config.problems import Problem
 
 __all__ = ["COMMAND_LINE", "Sources", "load_file", "read_sources"]
@@ -52,7 +53,10 @@ class Sources:
 
 
 def load_file(path: str, key: str = "--config") -> tuple[Any, Problem | None]:
-    """Reads a YAML file safely; returns ``(content, None)`` or ``(None, problem)``."""
+    """Reads a YAML file safely; returns ``(content, None)`` or ``(None, problem)``.
+
+    The file is opened once per command, whoever asks (:mod:`lightcli.config.files`).
+    """
     file = Path(path)
     if not file.is_file():
         what = "a directory" if file.is_dir() else "no such file"
@@ -64,7 +68,7 @@ def load_file(path: str, key: str = "--config") -> tuple[Any, Problem | None]:
             f"{path!r} ({what}, looked in {file.parent.resolve()})",
             f"Check the path.{hint}",
         )
-    text = file.read_text(encoding="utf-8", errors="replace")
+    text = read_text(file, encoding="utf-8", errors="replace")
     try:
         content = yaml.safe_load(text)
     except yaml.constructor.ConstructorError as error:

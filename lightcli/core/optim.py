@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +12,7 @@ from torch.optim import Optimizer
 from lightcli.config.problems import ConfigError, Problem
 from lightcli.core.params import canonical, matches_prefix, module_names
 
-__all__ = ["ParamGroup", "build_param_groups", "check_options"]
+__all__ = ["ParamGroup", "build_optimizer", "build_param_groups", "check_options"]
 
 _KEY = "system.param_groups"
 
@@ -111,3 +111,27 @@ def check_options(optimizer: Optimizer, groups: list[ParamGroup]) -> None:
                         "Remove it or fix its name.",
                     )
                 )
+
+
+def build_optimizer(
+    factory: Callable[[Iterable[Any]], Optimizer],
+    model: nn.Module,
+    groups: list[ParamGroup],
+    params: Iterable[nn.Parameter],
+) -> Optimizer:
+    """Builds the optimizer of ``params``, the parameters of ``model`` split into ``groups`` when there are any.
+
+    Args:
+        factory: The optimizer class_path and its init_args (``system.optimizer``); the parameters are passed in.
+        model: The network (``system.model``).
+        groups: The configured parameter groups (``system.param_groups``), possibly empty.
+        params: Every trained parameter (the model's and e.g. a learnable loss's).
+
+    Raises:
+        ConfigError: A prefix matches no parameter, or a group option the optimizer does not have.
+    """
+    if not groups:
+        return factory(params)
+    optimizer = factory(build_param_groups(model, groups, rest=params))
+    check_options(optimizer, groups)
+    return optimizer

@@ -10,6 +10,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lightcli.config.classpaths import resolve_class
 from lightcli.config.problems import TRACEBACK_ENV_VAR, ConfigError, Problem
+from lightcli.core.optim import build_optimizer
 from lightcli.core.required import criterion_required, loader_required, monitor_required, optimizer_required
 from lightcli.core.steps import raised
 from lightcli.core.system import System
@@ -71,26 +72,35 @@ def static_problems(config: Any, subcommand: str | None) -> list[Problem]:
 
 
 def check_optimizers(system: Any, subcommand: str | None) -> None:
-    """Builds the optimizer and scheduler of a :class:`~lightcli.System` before ``fit`` starts (then drops them).
+    """Builds the optimizer and scheduler of a :class:`~lightcli.System` before ``fit`` starts, once.
 
-    A bad value (``lr: -1``) fails here, named by its key, instead of after the run has started.
+    A bad value (``lr: -1``, an option of ``param_groups`` the optimizer does not have) fails here, named
+    by its key, instead of after the run has started. What is built is kept on the system
+    (``prebuilt_optimizers``) and used by its first ``configure_optimizers``: the optimizer is built once.
 
     Raises:
-        ConfigError: naming ``system.optimizer`` or ``system.scheduler.scheduler``.
+        ConfigError: naming ``system.optimizer``, ``system.scheduler.scheduler``, or the ``system.param_groups``
+            option the optimizer does not have.
     """
     if subcommand != "fit" or not isinstance(system, System):
         return
     if type(system).configure_optimizers is not System.configure_optimizers or system.optimizer_factory is None:
         return
     fix = f"Check its init_args ({TRACEBACK_ENV_VAR}=1 shows the traceback)."
-    try:
-        optimizer = system.optimizer_factory(system.parameters())
-    except Exception as error:
-        raise ConfigError(Problem("system.optimizer", "an optimizer that builds", raised(error), fix)) from error
-    if system.scheduler is None:
-        return
-    try:
-        system.scheduler.scheduler(optimizer)
-    except Exception as error:
-        expected = "a scheduler that builds"
-        raise ConfigError(Problem("system.scheduler.scheduler", expected, raised(error), fix)) from error
+    factory = system.optimizer_factory
+
+    def optimizer_factory(params: Any) -> Any:  # names the key of an optimizer that does not build
+        try:
+            return factory(params)
+        except Exception as error:
+            raise ConfigError(Problem("system.optimizer", "an optimizer that builds", raised(error), fix)) from error
+
+    optimizer = build_optimizer(optimizer_factory, system.model, system.param_groups, system.parameters())
+    scheduler = None
+    if system.scheduler is not None:
+        try:
+            scheduler = system.scheduler.scheduler(optimizer)
+        except Exception as error:
+            expected = "a scheduler that builds"
+            raise ConfigError(Problem("system.scheduler.scheduler", expected, raised(error), fix)) from error
+    system.prebuilt_optimizers = (optimizer, scheduler)

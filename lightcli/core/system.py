@@ -19,7 +19,7 @@ from torchmetrics import Metric, MetricCollection
 from lightcli.config.problems import ConfigError, Problem
 from lightcli.core import steps
 from lightcli.core.adapters import ModeAdapters
-from lightcli.core.optim import ParamGroup, build_param_groups, check_options
+from lightcli.core.optim import ParamGroup, build_optimizer, build_param_groups
 from lightcli.core.parts import DataLoaders, Metrics, MetricsArg, Mode, Scheduler
 from lightcli.core.required import criterion_required, loader_required, monitor_required, optimizer_required
 from lightcli.core.weights import Weights, load_and_report
@@ -90,10 +90,11 @@ class System(pl.LightningModule):
         self.model = model
         load_and_report(model, weights)
         self.param_groups = param_groups or []
-        if self.param_groups:  # a prefix that matches nothing or an unknown option fails now, not at fit
-            groups = build_param_groups(model, self.param_groups)
-            if optimizer is not None:
-                check_options(optimizer(groups), self.param_groups)
+        if (
+            self.param_groups
+        ):  # a prefix that matches nothing fails now (an unknown option: core.rules.check_optimizers)
+            build_param_groups(model, self.param_groups)
+        self.prebuilt_optimizers: tuple[Optimizer, Any] | None = None  # built by check_optimizers: used once
         self.criterion = criterion
         self.optimizer_factory = optimizer
         self.scheduler = scheduler
@@ -337,14 +338,14 @@ class System(pl.LightningModule):
         """Builds the optimizer from ``optimizer`` (with ``param_groups``) and, if given, the scheduler."""
         if self.optimizer_factory is None:
             raise ConfigError(optimizer_required())
-        if self.param_groups:
-            groups = build_param_groups(self.model, self.param_groups, rest=self.parameters())
-            optimizer = self.optimizer_factory(groups)
-        else:
-            optimizer = self.optimizer_factory(self.parameters())
+        optimizer, scheduler = self._prebuilt() or (
+            build_optimizer(self.optimizer_factory, self.model, self.param_groups, self.parameters()),
+            None,
+        )
         if self.scheduler is None:
             return optimizer
-        scheduler = self.scheduler.scheduler(optimizer)
+        if scheduler is None:
+            scheduler = self.scheduler.scheduler(optimizer)
         config: dict[str, Any] = {
             "scheduler": scheduler,
             "interval": self.scheduler.interval,
@@ -357,6 +358,14 @@ class System(pl.LightningModule):
         elif isinstance(scheduler, ReduceLROnPlateau):
             raise ConfigError(monitor_required())
         return {"optimizer": optimizer, "lr_scheduler": config}
+
+    def _prebuilt(self) -> tuple[Optimizer, Any] | None:
+        """What :func:`~lightcli.core.rules.check_optimizers` built, once, if still over these parameters."""
+        prebuilt, self.prebuilt_optimizers = self.prebuilt_optimizers, None
+        if prebuilt is None:
+            return None
+        built_over = {id(p) for group in prebuilt[0].param_groups for p in group["params"]}
+        return prebuilt if built_over == {id(p) for p in self.parameters()} else None
 
     def build_dataloader(self, mode: str, required: bool = True) -> Any:
         """Builds the loader of ``mode`` from ``dataloaders``; without one, ``[]`` unless ``required``.

@@ -28,6 +28,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from lightcli.config.problems import ConfigError, Problem
+from lightcli.run.stored import read_checkpoint
 
 __all__ = [
     "AtomicCheckpointIO",
@@ -36,7 +37,6 @@ __all__ = [
     "ResumeOverrides",
     "atomic_save",
     "check_weights_fit",
-    "checkpoint_position",
     "config_changes",
 ]
 
@@ -95,18 +95,6 @@ def use_atomic_checkpoints(trainer: Trainer) -> None:
     """Makes the trainer write checkpoints atomically, unless a custom CheckpointIO was configured."""
     if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
         trainer.strategy.checkpoint_io = AtomicCheckpointIO()
-
-
-def checkpoint_position(path: str | Path) -> tuple[int, int, int]:
-    """Where a checkpoint stands: its epoch, global step, and training batches done in an unfinished epoch.
-
-    The last number is 0 for a checkpoint saved at the end of an epoch.
-    """
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
-    done = int(progress.get("current", {}).get("processed", 0))
-    mid_epoch = 0 if progress.get("is_last_batch", True) else done
-    return int(checkpoint.get("epoch", 0)), int(checkpoint.get("global_step", 0)), mid_epoch
 
 
 class RandomState(Callback):
@@ -326,13 +314,9 @@ def check_weights_fit(model: torch.nn.Module, ckpt_path: str | Path, changes: di
     Changing the model on resume is fine as long as the weights still load (dropout, activation...);
     a change of shape is reported before anything runs, instead of a state-dict traceback mid-setup.
     """
-    stored = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True).get("state_dict", {})
-    current = model.state_dict()
-    misfits = [
-        name
-        for name in sorted(set(stored) | set(current))
-        if name not in stored or name not in current or tuple(stored[name].shape) != tuple(current[name].shape)
-    ]
+    stored = read_checkpoint(ckpt_path).weight_shapes  # read once per command (lightcli.run.stored)
+    current = {name: tuple(value.shape) for name, value in model.state_dict().items()}
+    misfits = [name for name in sorted(set(stored) | set(current)) if stored.get(name) != current.get(name)]
     if not misfits:
         return
     model_changes = {k: v for k, v in changes.items() if k.startswith("system.model")}

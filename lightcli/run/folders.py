@@ -35,6 +35,8 @@ from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
+from lightcli.run.stored import read_checkpoint
+
 __all__ = [
     "RunDirectory",
     "RunOptions",
@@ -268,9 +270,7 @@ class RunDirectory(Callback):
         self._earlier_metrics: list[dict[str, float]] = []
         self._mid_epoch = 0
         if resumed_from and global_rank() == 0:
-            from lightcli.run.checkpoints import checkpoint_position
-
-            epoch, step, self._mid_epoch = checkpoint_position(resumed_from)
+            epoch, step, self._mid_epoch = read_checkpoint(resumed_from).position  # read once per command
             self._earlier_metrics = _read_metrics(self.run_dir / "metrics.csv", epoch, step)
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:

@@ -21,6 +21,14 @@ and ``orig_val`` is only read.
 Everything else is still deep-copied, every value still goes through the same validation, so
 every type check is kept. It is applied by :class:`lightcli.cli.LightCLI` when it builds its
 parser, never on ``import lightcli``, and only to the jsonargparse versions it was checked on.
+
+Config files read once: :func:`read_config_files_with` routes jsonargparse's reading of local config
+files (``--config``, a values file such as ``--system.model model.yaml``, sub-config files in lists)
+through lightcli's reader (:mod:`lightcli.config.files`), so each file is opened once per command.
+jsonargparse reads every such file with ``jsonargparse._paths.Path.read_text`` (``parse_path``,
+``parse_value_or_config``, ``adapt_subconfig_path``); standard input, URLs and fsspec paths are left to it.
+It uses the private names ``_paths.Path.read_text``, ``Path._absolute``, ``Path._std_io``,
+``Path._is_url`` and ``Path._is_fsspec``, checked on jsonargparse 4.53.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["install", "installed"]
+__all__ = ["install", "installed", "read_config_files_with"]
 
 _SHARED_KEYS = ("prev_val", "orig_val")
 _ADAPT_KWARGS_KEYS = frozenset(
@@ -94,4 +102,42 @@ def install() -> bool:
         return False  # another version, or someone else replaced them: leave jsonargparse alone
     setattr(_typehints, "deepcopy", _deepcopy)  # noqa: B010 - a module attribute, replaced on purpose
     action.add_sub_defaults = staticmethod(_once_per_pass(action.__dict__["add_sub_defaults"].__func__))  # type: ignore[method-assign]
+    return True
+
+
+_reading: dict[str, Callable[[str], str]] = {}  # "reader": the reader of local config files, when one is set
+
+
+def _read_text(original: Callable[[Any], str]) -> Callable[[Any], str]:
+    """``jsonargparse._paths.Path.read_text`` that reads local files with lightcli's reader."""
+
+    def read_text(path: Any) -> str:
+        absolute = getattr(path, "_absolute", None)
+        not_local = any(getattr(path, name, True) for name in ("_std_io", "_is_url", "_is_fsspec"))
+        reader = _reading.get("reader")
+        if reader is None or not_local or not isinstance(absolute, str):
+            return original(path)
+        return reader(absolute)
+
+    read_text.__wrapped__ = original  # type: ignore[attr-defined]
+    return read_text
+
+
+def read_config_files_with(reader: Callable[[str], str] | None) -> bool:
+    """Makes jsonargparse 4.x read local config files with ``reader(absolute path) -> text`` (None: its own way).
+
+    Idempotent: installing again replaces the reader. Returns whether jsonargparse reads through it.
+    """
+    import jsonargparse
+    from jsonargparse import _paths
+
+    current = _paths.Path.__dict__.get("read_text")
+    if getattr(current, "__module__", None) != __name__:  # not replaced yet
+        if not jsonargparse.__version__.startswith("4.") or not callable(current):
+            return False  # another version: leave jsonargparse alone
+        setattr(_paths.Path, "read_text", _read_text(current))  # noqa: B010 - replaced on purpose
+    if reader is None:
+        _reading.pop("reader", None)
+        return False
+    _reading["reader"] = reader
     return True

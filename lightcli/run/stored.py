@@ -1,0 +1,98 @@
+"""A checkpoint given to a command, read once: what lightcli needs from it before Lightning loads it.
+
+``--ckpt_path`` (or ``ckpt_path: last``) is read by lightcli for the system config to parse with, the
+allowlist of that config's class paths, the position to resume the run's metrics from, and the shapes
+of the weights a changed model must still fit. :func:`read_checkpoint` loads the file once for all of
+them, with ``torch.load(weights_only=True)`` (no code is unpickled), and keeps only that summary: every
+later question about the same unchanged file gets the same :class:`StoredCheckpoint`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["StoredCheckpoint", "forget", "read_checkpoint", "stored_system_config"]
+
+_MAX_FILES = 8
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """What a checkpoint holds that lightcli reads before Lightning restores it. Read-only: shared by all readers."""
+
+    path: str
+    """The checkpoint file, as given."""
+    system_config: dict[str, Any] | None = None
+    """The system config it was trained with (``class_path`` and ``init_args``), if its hyperparameters hold one."""
+    epoch: int = 0
+    """Its epoch."""
+    global_step: int = 0
+    """Its global step."""
+    mid_epoch: int = 0
+    """Training batches done in an unfinished epoch; 0 for a checkpoint saved at the end of an epoch."""
+    weight_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    """The shape of every tensor of its ``state_dict``."""
+
+    @property
+    def position(self) -> tuple[int, int, int]:
+        """``(epoch, global step, batches done in an unfinished epoch)``."""
+        return self.epoch, self.global_step, self.mid_epoch
+
+
+_cache: dict[tuple[int, int], tuple[tuple[int, int], StoredCheckpoint]] = {}
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> StoredCheckpoint:
+    """The summary of a checkpoint file, loaded once while the file stays unchanged (per process).
+
+    Raises:
+        OSError: The file cannot be read.
+        pickle.UnpicklingError: The file is not a checkpoint loadable without unpickling code.
+    """
+    stat = os.stat(path)
+    key, stamp = (stat.st_dev, stat.st_ino), (stat.st_mtime_ns, stat.st_size)
+    kept = _cache.get(key)
+    if kept is not None and kept[0] == stamp:
+        return kept[1]
+    summary = _summary(str(path), torch.load(path, map_location="cpu", weights_only=True, mmap=True))
+    if len(_cache) >= _MAX_FILES:
+        _cache.pop(next(iter(_cache)))
+    _cache[key] = (stamp, summary)
+    return summary
+
+
+def _summary(path: str, checkpoint: Any) -> StoredCheckpoint:
+    if not isinstance(checkpoint, dict):
+        return StoredCheckpoint(path)
+    hparams = dict(checkpoint.get("hyper_parameters") or {})
+    hparams.pop("_instantiator", None)
+    class_path = hparams.pop("_class_path", None)
+    config = {"class_path": class_path, "init_args": hparams} if class_path is not None else None
+    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
+    done = int(progress.get("current", {}).get("processed", 0))
+    state = checkpoint.get("state_dict") or {}
+    return StoredCheckpoint(
+        path=path,
+        system_config=config,
+        epoch=int(checkpoint.get("epoch", 0)),
+        global_step=int(checkpoint.get("global_step", 0)),
+        mid_epoch=0 if progress.get("is_last_batch", True) else done,
+        weight_shapes={name: tuple(value.shape) for name, value in state.items() if hasattr(value, "shape")},
+    )
+
+
+def stored_system_config(ckpt_path: str | os.PathLike[str] | None) -> dict[str, Any] | None:
+    """The system config (class_path and init_args) a checkpoint was trained with, if it is a file holding one."""
+    if not ckpt_path or not Path(ckpt_path).is_file():
+        return None
+    return read_checkpoint(ckpt_path).system_config
+
+
+def forget() -> None:
+    """Drops every kept summary: the next question about a checkpoint loads it again."""
+    _cache.clear()
