@@ -9,6 +9,7 @@ from typing import Any
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lightcli.config.classpaths import resolve_class
+from lightcli.config.commands import MODES
 from lightcli.config.problems import TRACEBACK_ENV_VAR, ConfigErrors, Problem, first_line
 from lightcli.core.system import System
 
@@ -50,7 +51,7 @@ def static_problems(config: Any, subcommand: str | None) -> list[Problem]:
                     "Set it, e.g. optimizer: {class_path: torch.optim.Adam, init_args: {lr: 0.001}}.",
                 )
             )
-    mode = {"fit": "train", "validate": "val", "test": "test", "predict": "predict"}[subcommand]
+    mode = MODES[subcommand][0]  # the mode whose data the subcommand needs first
     if not has_data and (loaders is None or loaders.get(mode) is None):
         problems.append(
             Problem(

@@ -15,23 +15,16 @@ from typing import Any
 
 import torch
 
-from lightcli.cli import SUBCOMMANDS, LightCLI
+from lightcli.cli import LightCLI
+from lightcli.config.commands import MODES, SUBCOMMANDS
 from lightcli.config.explain import ConfigErrors, Problem, building, run_reported
 from lightcli.core.adapters import AdapterError
 from lightcli.core.rules import check_optimizers, static_problems
 from lightcli.core.system import ConfigError
 
-__all__ = ["MODES", "main", "push_batches"]
+__all__ = ["main", "push_batches"]
 
-MODES: dict[str, tuple[str, ...]] = {
-    "fit": ("train", "val"),
-    "validate": ("val",),
-    "test": ("test",),
-    "predict": ("predict",),
-}
-"""The modes each subcommand runs, in order."""
-
-_USAGE = "usage: lightcli check {fit,validate,test,predict} [--run] [--config FILE] [--key value ...]"
+_USAGE = f"usage: lightcli check {{{','.join(SUBCOMMANDS)}}} [--run] [--config FILE] [--key value ...]"
 _SHAPED = re.compile(r"^(?P<key>[\w.\[\]]+): expected (?P<expected>.*?), got (?P<got>.*?)\. (?P<fix>.*)$", re.S)
 
 

@@ -24,14 +24,9 @@ from collections import abc
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-from lightcli.tools.classes import (
-    LIBRARY_MODULES,
-    STAGES,
-    build_subcommand_parser,
-    collect_classes,
-    lightcli_modules,
-    project_modules,
-)
+from lightcli.cli import build_parser
+from lightcli.config.commands import SUBCOMMANDS
+from lightcli.tools.classes import LIBRARY_MODULES, collect_classes, lightcli_modules, project_modules
 
 __all__ = ["build_schema", "main"]
 
@@ -343,7 +338,7 @@ def build_schema(subcommand: str = "fit", modules: list[str] | None = None) -> d
         modules: The project modules whose classes are accepted besides the libraries' (when None: the
             importable modules of the working directory and those loaded with ``--project``).
     """
-    parser = build_subcommand_parser(subcommand)
+    parser = build_parser(subcommand)
     if modules is None:
         loaded = sorted(m for m in sys.modules if m == "project" or m.startswith("project."))  # --project
         modules = [*project_modules(Path.cwd()), *loaded]
@@ -378,7 +373,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Write the JSON Schema of lightcli configs (for YAML editors and validation).",
         allow_abbrev=False,
     )
-    parser.add_argument("subcommand", nargs="?", default="fit", choices=STAGES, help="whose config (fit)")
+    parser.add_argument("subcommand", nargs="?", default="fit", choices=list(SUBCOMMANDS), help="whose config (fit)")
     parser.add_argument("-o", "--output", help="write to this file instead of stdout")
     parser.add_argument(
         "--module",

@@ -23,7 +23,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from lightcli.cli import LightCLI
+from lightcli.cli import LightCLI, build_parser
 from lightcli.tools.searchspace import SearchSpace, SpaceError, check, check_space, overrides, read_space
 
 __all__ = ["SearchSpace", "SpaceError", "main", "read_space", "summary", "trial_line", "work"]
@@ -407,11 +407,10 @@ def main(args: list[str]) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats, stale trials
-    from lightcli.tools.classes import build_subcommand_parser
 
     try:
         space = read_space(options.space, options.metric, options.direction)
-        parser = build_subcommand_parser("fit")
+        parser = build_parser("fit")
         parser.exit_on_error = False
         check_space(parser, space, fit_args)
         sweep_dir = Path(options.dir or Path("sweeps") / Path(options.space).stem)
