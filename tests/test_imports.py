@@ -80,6 +80,7 @@ def test_completion_imports_no_tool_it_does_not_read(configs: Path) -> None:
     assert tools_of(modules) <= {
         "lightcli.tools.completion",
         "lightcli.tools.schema",
+        "lightcli.tools.schematypes",
         "lightcli.tools.classes",
         "lightcli.tools.diff",
         "lightcli.tools.sweep",

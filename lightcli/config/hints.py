@@ -15,7 +15,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, Literal, Union
 
-from jsonargparse import Path as CheckedPath
+from jsonargparse import Path as _CheckedPath
 from jsonargparse._parameter_resolvers import get_signature_parameters
 
 __all__ = [
@@ -133,7 +133,7 @@ def returned_classes(hint: Any) -> tuple[type, ...]:
 
 def is_checked_path(hint: Any) -> bool:
     """A jsonargparse path type (``Path_fr``, ``path_type("dr")``...), checked when parsed."""
-    return isinstance(hint, type) and issubclass(hint, CheckedPath)
+    return isinstance(hint, type) and issubclass(hint, _CheckedPath)
 
 
 def is_tensor(hint: Any) -> bool:

@@ -104,8 +104,8 @@ def project_modules(root: str | Path = ".") -> list[str]:
     return [n for n in names if n != "lightcli" and not n.startswith("lightcli.")]
 
 
-_COMMAND_MODULES = ("lightcli.cli", "lightcli.commands", "lightcli.tools")
-"""The modules of the commands themselves: they define no class a config names, and are not imported for one."""
+_COMMAND_MODULES = ("lightcli.commands", "lightcli.tools")
+"""The tools and the dispatcher: they define no class a config names, and are not imported to find one."""
 
 
 def lightcli_modules() -> list[str]:
