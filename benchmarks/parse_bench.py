@@ -26,6 +26,10 @@ from typing import Any
 
 import yaml
 
+if __package__ in (None, ""):  # run as a script: the repository root is importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.table import markdown_table
+
 ROOT = Path(__file__).resolve().parent.parent
 
 _CALLBACK = {"class_path": "pytorch_lightning.callbacks.LearningRateMonitor", "init_args": {"logging_interval": "step"}}
@@ -145,10 +149,8 @@ def bench_parse(ns: list[int], plain_max_n: int = 100, repeats: int = 3) -> list
         if 100 in ours_by_n and 1000 in ours_by_n:
             growth = ours_by_n[1000] / ours_by_n[100]
             targets.append((f"parse growth N=100->1000, {shape} (linear = 10)", growth, 15.0, growth <= 15.0))
-    from benchmarks.run import _table
-
     print()
-    print(_table(header, [[str(c) for c in r] for r in rows]))
+    print(markdown_table(header, [[str(c) for c in r] for r in rows]))
     return targets
 
 

@@ -28,6 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
+if __package__ in (None, ""):  # run as a script: the repository root is importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.table import markdown_table
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
 BIN = Path(sys.executable).parent
@@ -117,14 +121,6 @@ def _ratio(num: list[float], den: list[float]) -> tuple[float, str]:
     return med, f"{med:.2f}x [{min(ratios):.2f}-{max(ratios):.2f}]"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |"]
-    lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    lines += ["| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def bench_training(repeats: int) -> list[tuple[str, float, float, bool]]:
     results: dict[str, list[dict[str, float]]] = {name: [] for name in CONTENDERS}
     for round_ in range(repeats):
@@ -143,7 +139,7 @@ def bench_training(repeats: int) -> list[tuple[str, float, float, bool]]:
         [label, *(_summary([r[key] for r in results[n]], scale, fmt) for n in CONTENDERS)]
         for key, label, scale, fmt in FIGURES
     ]
-    print(_table(header, rows))
+    print(markdown_table(header, rows))
 
     def col(name: str, key: str) -> list[float]:
         return [r[key] for r in results[name]]
@@ -152,7 +148,7 @@ def bench_training(repeats: int) -> list[tuple[str, float, float, bool]]:
     ratio_rows = []
     for key, label, _, _ in FIGURES:
         ratio_rows.append([label, *(_ratio(col("D", key), col(other, key))[1] for other in "ABC")])
-    print(_table(["figure", "D / A", "D / B", "D / C"], ratio_rows))
+    print(markdown_table(["figure", "D / A", "D / B", "D / C"], ratio_rows))
     targets = [
         ("time per step D/B", _ratio(col("D", "step"), col("B", "step"))[0], 0.9),
         ("time per step D/A", _ratio(col("D", "step"), col("A", "step"))[0], 1.5),
@@ -180,7 +176,7 @@ def bench_commands(repeats: int) -> list[tuple[str, float, float, bool]]:
         rows.append([key, _summary(ours, 1, "{:.2f}"), _summary(plain, 1, "{:.2f}"), text])
         if key == "--help":
             targets.append(("`lightcli --help` / LightningCLI", ratio, 1.0, ratio <= 1.0))
-    print(_table(["command", "lightcli", "plain LightningCLI", "ratio"], rows))
+    print(markdown_table(["command", "lightcli", "plain LightningCLI", "ratio"], rows))
     return targets
 
 
@@ -228,7 +224,7 @@ def main() -> None:
         targets += bench_parse(args.parse_n, repeats=args.parse_repeats)
     print("\nTargets:\n")
     rows = [[label, f"{value:.3g}", f"<= {limit:g}", "met" if ok else "MISSED"] for label, value, limit, ok in targets]
-    print(_table(["target", "measured", "limit", ""], rows))
+    print(markdown_table(["target", "measured", "limit", ""], rows))
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
 
 

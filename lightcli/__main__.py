@@ -1,6 +1,6 @@
 """``python -m lightcli`` is the ``lightcli`` command."""
 
-from lightcli.cli import run
+from lightcli.commands import run
 
 if __name__ == "__main__":
     run()

@@ -1,12 +1,11 @@
-"""The ``lightcli`` command: LightningCLI with a System under the ``system`` key.
+"""The Lightning subcommands of ``lightcli``: LightningCLI with a System under the ``system`` key.
 
-Every subcommand is listed here, in ``SUBCOMMANDS``.
+Every subcommand is listed in one place, :data:`lightcli.config.commands.COMMANDS`; :mod:`lightcli.commands`
+runs the one asked for (``main`` and ``run`` are re-exported here).
 """
 
 from __future__ import annotations
 
-import importlib
-import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -18,6 +17,8 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.callbacks import ProgressBar as _LightningProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
+from lightcli.commands import main, run
+from lightcli.config.commands import NAMES, SUBCOMMANDS, TOOLS, requested_subcommand
 from lightcli.config.explain import ParseFailure, building, naming, run_reported
 from lightcli.config.files import read_text
 from lightcli.config.preflight import checkpoint_problems
@@ -34,50 +35,17 @@ from lightcli.run.checkpoints import (
     config_changes,
     use_atomic_checkpoints,
 )
-from lightcli.run.console import ProgressBar, metrics_table, quiet
+from lightcli.run.console import ProgressBar, metrics_table
 from lightcli.run.stored import forget as forget_checkpoints
 from lightcli.run.stored import stored_system_config
 from lightcli.upstream.jsonargparse import install, read_config_files_with
 from lightcli.upstream.lightning import SectionInstantiator
 
-__all__ = ["SUBCOMMANDS", "TOOLS", "LightCLI", "main", "run"]
-
-SUBCOMMANDS: dict[str, str] = {
-    "fit": "Train the system (and validate it each epoch when val data is given).",
-    "validate": "Run one evaluation epoch on the val data.",
-    "test": "Run one evaluation epoch on the test data.",
-    "predict": "Run inference on the predict data.",
-}
-"""The Lightning subcommands of ``lightcli`` with their one-line help (run by :class:`LightCLI`)."""
-
-TOOLS: dict[str, tuple[str, str]] = {
-    "schema": (
-        "lightcli.tools.schema:main",
-        "Write the JSON Schema of configs, for YAML editors (autocompletion, checks).",
-    ),
-    "completion": ("lightcli.tools.completion:main", "Print the bash or zsh completion script."),
-    "sweep": ("lightcli.tools.sweep:main", "Search hyperparameters with Optuna over dotted config keys."),
-    "diff": ("lightcli.tools.diff:main", "Show the config keys that differ between two runs or config files."),
-    "check": (
-        "lightcli.tools.check:main",
-        "Check a config without training: every error at once (--run: one batch per mode).",
-    ),
-}
-"""The other subcommands: name -> (``module:function`` taking the remaining args and returning an exit code, help).
-
-They are imported only when run, so ``lightcli --help`` stays fast.
-"""
+__all__ = ["SUBCOMMANDS", "TOOLS", "LightCLI", "build_parser", "main", "run", "run_lightning"]
 
 
 def _prints_help(args: list[str]) -> bool:
     return any(a in ("-h", "--help") or a.endswith(".help") or ".help=" in a or "comments" in a for a in args)
-
-
-def _requested_subcommand(args: list[str]) -> str | None:
-    for arg in args:
-        if arg in SUBCOMMANDS or arg in TOOLS:
-            return arg
-    return None
 
 
 def _option_value(args: list[str], option: str) -> str | None:
@@ -116,6 +84,25 @@ class StrictParser(LightningArgumentParser):
         raise ParseFailure(message, ex, self)
 
 
+def _lightning_options() -> dict[str, Any]:
+    """What :class:`LightCLI` gives LightningCLI besides the System, the arguments and ``run``."""
+    return {
+        "subclass_mode_model": True,
+        "auto_configure_optimizers": False,  # the System configures its own optimizer
+        "save_config_callback": None,  # runs.RunDirectory saves the config, once, whatever the loggers
+        "trainer_defaults": {
+            "logger": [
+                {
+                    "class_path": "pytorch_lightning.loggers.TensorBoardLogger",
+                    "init_args": {"save_dir": "runs", "default_hp_metric": False},
+                },
+                {"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": {"save_dir": "runs"}},
+            ],
+        },
+        "parser_class": StrictParser,  # a rejected config raises, so main() can explain it (lightcli.config.explain)
+    }
+
+
 class LightCLI(LightningCLI):
     """LightningCLI for a :class:`~lightcli.System` (or a subclass) under the ``system`` key.
 
@@ -126,31 +113,18 @@ class LightCLI(LightningCLI):
     """
 
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+        self._prepare(args)
+        super().__init__(System, args=self._argv, run=run, **_lightning_options())
+
+    def _prepare(self, args: list[str] | None) -> None:
+        """Sets what the parsers and the run read, before LightningCLI builds the parsers."""
         self._argv = list(sys.argv[1:] if args is None else args)
-        self._requested = _requested_subcommand(self._argv)
+        self._requested = requested_subcommand(self._argv)
         self._resume_dir: Path | None = None
         self._run: runs.RunDirectory | None = None
         self._changes: dict[str, tuple[Any, Any]] = {}
         # dataclass field docstrings are help text only, and reading them costs seconds: only for help
         set_parsing_settings(docstring_parse_attribute_docstrings=_prints_help(self._argv))
-        super().__init__(
-            System,
-            subclass_mode_model=True,
-            auto_configure_optimizers=False,  # the System configures its own optimizer
-            save_config_callback=None,  # runs.RunDirectory saves the config, once, whatever the loggers
-            trainer_defaults={
-                "logger": [
-                    {
-                        "class_path": "pytorch_lightning.loggers.TensorBoardLogger",
-                        "init_args": {"save_dir": "runs", "default_hp_metric": False},
-                    },
-                    {"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": {"save_dir": "runs"}},
-                ],
-            },
-            args=self._argv,
-            run=run,
-            parser_class=StrictParser,  # a rejected config raises, so main() can explain it (lightcli.config.explain)
-        )
 
     # -- parsers -------------------------------------------------------------------------------------
 
@@ -344,61 +318,31 @@ class LightCLI(LightningCLI):
                 print(f"checkpoint: {best}")
 
 
-def main(args: list[str] | None = None) -> int:
-    """Runs ``lightcli`` with the given arguments (``sys.argv[1:]`` when None) and returns the exit code.
+def build_parser(subcommand: str = "fit", root: bool = False) -> LightningArgumentParser:
+    """Builds the parser of ``lightcli <subcommand>`` exactly as the CLI does, without parsing or running anything.
 
-    Modules in the current working directory are importable by class_path, and so are those of
-    ``--project <folder>`` as ``project.<module>.<Name>`` (see :mod:`lightcli.config.project`).
+    Args:
+        subcommand: One of fit, validate, test, predict.
+        root: Return the whole ``lightcli`` parser (which takes the subcommand first) instead.
     """
-    argv = list(sys.argv[1:] if args is None else args)
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-    from lightcli.config.project import load_project, pop_project  # --project <folder>: user code as `project.*`
-
-    try:
-        argv, project = pop_project(argv)
-        if project is not None:
-            load_project(project)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    name = _requested_subcommand(argv)
-    if name in TOOLS:
-        module, function = TOOLS[name][0].split(":")
-        rest = argv[argv.index(name) + 1 :]
-        with quiet():
-            return int(getattr(importlib.import_module(module), function)(rest))
-    with quiet():  # config errors: one line each on stderr, exit code 2 (lightcli.config.explain)
-        return run_reported(lambda: LightCLI(args=argv), argv, [*SUBCOMMANDS, *TOOLS])
+    cli = LightCLI.__new__(LightCLI)
+    cli._prepare([subcommand])
+    options = _lightning_options()
+    # what LightningCLI.__init__ sets before it builds its parsers (it then parses and runs: not called here)
+    cli.save_config_callback, cli.save_config_kwargs = options["save_config_callback"], {}
+    cli.trainer_class, cli.trainer_defaults = Trainer, options["trainer_defaults"]
+    cli.seed_everything_default, cli.parser_kwargs, cli.parser_class = True, {}, options["parser_class"]
+    cli.auto_configure_optimizers = options["auto_configure_optimizers"]
+    cli.model_class = cli._model_class = System
+    cli.subclass_mode_model = options["subclass_mode_model"]
+    cli.datamodule_class, cli._datamodule_class, cli.subclass_mode_data = None, LightningDataModule, True
+    cli.setup_parser(True, *cli._setup_parser_kwargs(cli.parser_kwargs))
+    return cli.parser if root else cli._subcommand_parsers[subcommand]
 
 
-def run() -> None:
-    """Console-script entry point.
+def run_lightning(argv: list[str]) -> int:
+    """Runs a Lightning subcommand (``argv`` holds it) with :class:`LightCLI` and returns the exit code.
 
-    After a successful ``fit``/``validate``/``test``/``predict`` the process ends as soon as its
-    output is safe: the trainer has already finalized the loggers and written the checkpoints; the
-    exit handlers run and the standard streams are flushed, then Python's teardown of torch and
-    Lightning (about a second) is skipped. Errors and the other subcommands exit normally.
+    Config errors are printed one line each on stderr, with exit code 2 (:func:`lightcli.config.explain.run_reported`).
     """
-    import gc
-
-    gc.freeze()  # the objects of the imported libraries: never scanned by a garbage collection again
-    code = main()
-    if code == 0 and _requested_subcommand(sys.argv[1:]) in SUBCOMMANDS:
-        _exit_now()
-    sys.exit(code)
-
-
-def _exit_now() -> None:
-    """Ends the process with exit code 0 after the exit handlers, without the interpreter's teardown."""
-    import atexit
-    import contextlib
-    import logging
-
-    atexit._run_exitfuncs()  # registered handlers (e.g. closing distributed process groups)
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`lightcli fit --help | head -1`)
-            stream.flush()
-    os._exit(0)
+    return run_reported(lambda: LightCLI(args=argv), argv, list(NAMES))

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lightcli.tools.classes import build_subcommand_parser, collect_classes, project_modules
+from lightcli.cli import build_parser
+from lightcli.tools.classes import collect_classes, project_modules
 
 
 def test_project_modules_skip_scripts_tests_and_hidden_folders(workdir: Path) -> None:
@@ -30,6 +31,6 @@ def test_project_classes_are_only_those_they_define(workdir: Path, monkeypatch: 
 
 
 def test_subcommand_parser_is_the_cli_parser() -> None:
-    parser = build_subcommand_parser("test")
+    parser = build_parser("test")
     keys = {action.dest for action in parser._actions}
     assert {"system", "trainer.max_epochs", "ckpt_path"} <= keys

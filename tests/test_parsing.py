@@ -11,9 +11,8 @@ import yaml
 from jsonargparse import _typehints
 
 from conftest import loader, tiny_config, write_config
-from lightcli.cli import LightCLI, main
+from lightcli.cli import LightCLI, build_parser, main
 from lightcli.run.console import quiet
-from lightcli.tools.classes import build_subcommand_parser
 from lightcli.upstream import jsonargparse as parsing
 from lightcli.upstream import lightning as upstream_lightning
 
@@ -60,7 +59,7 @@ def test_a_long_list_parses_to_the_same_config_as_without_the_patch(
     unpatched: None, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write_config(workdir / "many.yaml", many_callbacks())
-    parser = build_subcommand_parser("fit", root=True)
+    parser = build_parser("fit", root=True)
     # an appended element and an init_arg set on it: both start from the list's previous value
     args = ["fit", "--config", str(path), "--trainer.callbacks+=ModelCheckpoint", "--trainer.callbacks.monitor=val/acc"]
     without = parser.dump(parser.parse_args(args))

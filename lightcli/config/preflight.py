@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from lightcli.config.allowlist import allowed_prefixes, import_paths, refused
+from lightcli.config.commands import SUBCOMMANDS
 from lightcli.config.problems import ConfigError, Problem, suggest
 from lightcli.config.sources import COMMAND_LINE, load_file, read_sources
 
@@ -90,7 +91,4 @@ def _top_level_config(before: list[str]) -> bool:
     paths = [a.split("=", 1)[1] for a in before if a.startswith("--config=")]
     paths += [before[i + 1] for i, a in enumerate(before[:-1]) if a in ("--config", "-c")]
     contents = [load_file(p)[0] for p in paths]
-    return bool(contents) and all(isinstance(c, dict) and any(k in c for k in _SUBCOMMAND_KEYS) for c in contents)
-
-
-_SUBCOMMAND_KEYS = ("fit", "validate", "test", "predict")
+    return bool(contents) and all(isinstance(c, dict) and any(k in c for k in SUBCOMMANDS) for c in contents)

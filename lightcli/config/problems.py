@@ -6,11 +6,12 @@ import difflib
 import enum
 import inspect
 import sys
-import types
 import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Union
+from typing import Any
+
+from lightcli.config import hints
 
 __all__ = [
     "TRACEBACK_ENV_VAR",
@@ -107,26 +108,17 @@ def type_name(cls: Any) -> str:
     return f"{module}.{name}"
 
 
-def _union_args(hint: Any) -> tuple[Any, ...] | None:
-    origin = typing.get_origin(hint)
-    if origin is Union or origin is types.UnionType:
-        return typing.get_args(hint)
-    return None
-
-
 def describe_type(hint: Any) -> str:
     """A short English description of what a type hint accepts."""
-    args = _union_args(hint)
-    literals = [a for a in args or () if typing.get_origin(a) is Literal]
-    if args is not None and len(literals) > 1 and len(literals) == len([a for a in args if a is not type(None)]):
-        options = [o for a in literals for o in typing.get_args(a)]
+    args = hints.union_args(hint)
+    options = hints.literal_options(hint)
+    if args is not None and options is not None:
         text = "one of " + ", ".join(repr(o) if isinstance(o, str) else str(o) for o in options)
         return f"{text} or null" if type(None) in args else text
     if args is not None:
         parts = [describe_type(a) for a in args if a is not type(None)]
         text = " or ".join(dict.fromkeys(parts))
         return f"{text} or null" if type(None) in args else text
-    origin = typing.get_origin(hint)
     if hint is Any or hint is object:
         return "any value"
     if hint is type(None) or hint is None:
@@ -139,31 +131,31 @@ def describe_type(hint: Any) -> str:
         return "a number"
     if hint is str:
         return "a string"
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) if isinstance(a, str) else str(a) for a in typing.get_args(hint))
+    if options is not None:  # a Literal
+        return "one of " + ", ".join(repr(a) if isinstance(a, str) else str(a) for a in options)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return "one of " + ", ".join(repr(m.name) for m in hint)
-    if origin is tuple and typing.get_args(hint) and typing.get_args(hint)[-1] is not Ellipsis:
-        inner = typing.get_args(hint)
-        return f"a list of {len(inner)} items ({', '.join(describe_type(i) for i in inner)})"
-    if origin in (list, tuple, set, frozenset) or _is_abc(origin, ("Sequence", "Iterable", "MutableSequence")):
+    fixed = hints.fixed_items(hint)
+    if fixed is not None:
+        return f"a list of {len(fixed)} items ({', '.join(describe_type(i) for i in fixed)})"
+    if hints.is_sequence(hint):
         inner = typing.get_args(hint)
         return f"a list of {_plural(inner[0])}" if inner and inner[0] is not Ellipsis else "a list"
-    if origin is dict or _is_abc(origin, ("Mapping", "MutableMapping")):
-        inner = typing.get_args(hint)
-        return f"a mapping of names to {describe_type(inner[1])}" if len(inner) == 2 else "a mapping"
-    if origin is not None and _is_abc(origin, ("Callable",)):
-        inner = typing.get_args(hint)
-        returns = inner[-1] if inner else Any
-        if isinstance(returns, type) and returns not in (object, Any):  # Any is a class on Python 3.11+
-            return f"a {type_name(returns)} class_path"
+    if hints.is_mapping(hint):
+        return (
+            f"a mapping of names to {describe_type(hints.value_type(hint))}"
+            if len(typing.get_args(hint)) == 2
+            else "a mapping"
+        )
+    if hints.is_callable(hint):
+        returns = hints.callable_parts(hint)[1]
+        if typing.get_origin(hint) is not None and isinstance(returns, type) and returns not in (object, Any):
+            return f"a {type_name(returns)} class_path"  # Any is a class on Python 3.11+
         return "a callable: a class_path with init_args, or the import path of a function"
-    if hint is typing.Callable:
-        return "a callable: a class_path with init_args, or the import path of a function"
-    if inspect.isclass(hint) and hint.__name__ == "Tensor" and hint.__module__.startswith("torch"):
+    if hints.is_tensor(hint):
         return "a number"
     if inspect.isclass(hint):
-        if getattr(hint, "__dataclass_fields__", None) is not None:
+        if hints.is_dataclass_type(hint):
             return f"a mapping of {type_name(hint)} fields"
         return f"a {type_name(hint)} class_path"
     return str(hint).replace("typing.", "")
@@ -174,10 +166,6 @@ def _plural(hint: Any) -> str:
     if hint in words:
         return words[hint]
     return f"items that are each {describe_type(hint)}"
-
-
-def _is_abc(origin: Any, names: tuple[str, ...]) -> bool:
-    return getattr(origin, "__module__", "") == "collections.abc" and getattr(origin, "__name__", "") in names
 
 
 def describe_value(value: Any) -> str:

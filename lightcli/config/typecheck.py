@@ -7,18 +7,17 @@ stays the authority on what is valid: this module only explains.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import inspect
 import pathlib
 import re
-import types
 import typing
-from collections.abc import Callable
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
+from lightcli.config import hints
 from lightcli.config.classpaths import example_class, is_subclass, resolve_class, use_subclass, what
 from lightcli.config.problems import ConfigError, Problem, describe_type, describe_value, suggest, type_name
+from lightcli.config.shapes import fix_for, leaf, shape_matches
 from lightcli.config.sources import Sources
 
 __all__ = ["Checker", "resolve_class"]
@@ -29,13 +28,10 @@ _EMPTY = inspect.Parameter.empty
 
 
 def _params(cls: Any) -> list[Any]:
-    from jsonargparse._parameter_resolvers import get_signature_parameters
-
     try:
-        params = get_signature_parameters(cls, None, logger=False)
-    except Exception:
+        return hints.parameters(cls)
+    except Exception:  # a class the resolver cannot read: its arguments are not checked
         return []
-    return [p for p in params if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
 
 
 class Checker:
@@ -74,10 +70,9 @@ class Checker:
                     f"{key}.{name}", expected, repr(glued[0]), f"Write {name}: {rest} (YAML needs the space).", origin
                 )
             ]
-        origin = typing.get_origin(hint)
-        if origin is Union or origin is types.UnionType:
+        if hints.union_args(hint) is not None:
             return self._union(value, hint, key, default_class)
-        if origin is Literal:
+        if typing.get_origin(hint) is Literal:
             return self._literal(value, hint, key)
         if hint is type(None):
             return [] if value is None else [self._mismatch(value, hint, key)]
@@ -86,23 +81,23 @@ class Checker:
         if isinstance(hint, type) and issubclass(hint, enum.Enum):
             ok = value in hint.__members__ or value in [m.value for m in hint]
             return [] if ok else [self._mismatch(value, hint, key, suggest(str(value), hint.__members__))]
-        if origin in (list, tuple, set, frozenset) or _abc(origin, ("Sequence", "Iterable", "MutableSequence")):
+        if hints.is_sequence(hint):
             return self._sequence(value, hint, key)
-        if origin is dict or _abc(origin, ("Mapping", "MutableMapping")):
+        if hints.is_mapping(hint):
             return self._mapping(value, hint, key)
-        if _abc(origin, ("Callable",)) or hint is typing.Callable or hint is Callable:
+        if hints.is_callable(hint):
             return self._callable(value, hint, key)
-        if _is_path_type(hint):
+        if hints.is_checked_path(hint):
             return self._path(value, hint, key)
-        if _is_tensor(hint):
+        if hints.is_tensor(hint):
             ok = isinstance(value, (int, float, list)) and not isinstance(value, bool)
             return [] if ok else [self._mismatch(value, hint, key)]
-        if inspect.isclass(hint) and hint.__module__ not in ("builtins", "typing", "datetime"):
+        if hints.is_class(hint):
             return self._class(value, hint, key, default_class)
         return []
 
     def _mismatch(self, value: Any, hint: Any, key: str, extra: str = "") -> Problem:
-        return self.problem(key, describe_type(hint), describe_value(value), _fix_for(hint, key) + extra)
+        return self.problem(key, describe_type(hint), describe_value(value), fix_for(hint, key) + extra)
 
     # -- simple types ------------------------------------------------------------------------------------
 
@@ -139,16 +134,15 @@ class Checker:
         return []
 
     def _literal(self, value: Any, hint: Any, key: str) -> list[Problem]:
-        options = typing.get_args(hint)
+        options = hints.literal_options(hint) or ()
         if any(value == o and type(value) is type(o) for o in options):
             return []
         return [self._mismatch(value, hint, key, suggest(str(value), [str(o) for o in options]))]
 
     def _union(self, value: Any, hint: Any, key: str, default_class: Any) -> list[Problem]:
-        args = typing.get_args(hint)
-        literals = [a for a in args if typing.get_origin(a) is Literal]
-        if len(literals) > 1 and len(literals) == len([a for a in args if a is not type(None)]):
-            options = tuple(o for a in literals for o in typing.get_args(a))
+        args = hints.members(hint)
+        options = hints.literal_options(hint)
+        if options is not None:  # several Literals: one list of options
             if value is None and type(None) in args:
                 return []
             return self._literal(value, Literal[options], key)
@@ -161,7 +155,7 @@ class Checker:
             problems = self.check(value, arg, key, default_class)
             if not problems:
                 return []
-            if _shape_matches(value, arg, default_class):
+            if shape_matches(value, arg, default_class):
                 depth = max(p.key.count(".") + p.key.count("[") for p in problems)
                 tried.append(((depth, -len(problems)), problems))
         if not tried:
@@ -171,17 +165,17 @@ class Checker:
     def _sequence(self, value: Any, hint: Any, key: str) -> list[Problem]:
         if not isinstance(value, list):
             return [self._mismatch(value, hint, key)]
-        inner = typing.get_args(hint)
+        fixed = hints.fixed_items(hint)
         problems: list[Problem] = []
-        if typing.get_origin(hint) is tuple and inner and inner[-1] is not Ellipsis:
-            if len(inner) != len(value):
+        if fixed is not None:
+            if len(fixed) != len(value):
                 return [
-                    self.problem(key, describe_type(hint), describe_value(value), f"Give exactly {len(inner)} items.")
+                    self.problem(key, describe_type(hint), describe_value(value), f"Give exactly {len(fixed)} items.")
                 ]
-            for i, (item, item_hint) in enumerate(zip(value, inner, strict=False)):
+            for i, (item, item_hint) in enumerate(zip(value, fixed, strict=False)):
                 problems += self.check(item, item_hint, f"{key}[{i}]")
             return problems
-        item_hint = inner[0] if inner else Any
+        item_hint = hints.item_type(hint)
         for i, item in enumerate(value):
             problems += self.check(item, item_hint, f"{key}[{i}]")
         return problems
@@ -189,8 +183,7 @@ class Checker:
     def _mapping(self, value: Any, hint: Any, key: str) -> list[Problem]:
         if not isinstance(value, dict) or "class_path" in value:
             return [self._mismatch(value, hint, key)]
-        inner = typing.get_args(hint)
-        value_hint = inner[1] if len(inner) == 2 else Any
+        value_hint = hints.value_type(hint)
         problems: list[Problem] = []
         for name, item in value.items():
             problems += self.check(item, value_hint, f"{key}.{name}")
@@ -199,7 +192,7 @@ class Checker:
     # -- classes -------------------------------------------------------------------------------------
 
     def _class(self, value: Any, hint: type, key: str, default_class: Any) -> list[Problem]:
-        if dataclasses.is_dataclass(hint) and isinstance(value, dict) and "class_path" not in value:
+        if hints.is_dataclass_type(hint) and isinstance(value, dict) and "class_path" not in value:
             return self._class_arguments(hint, value, key, skip=0)
         if isinstance(value, str):
             value = {"class_path": value}
@@ -212,7 +205,7 @@ class Checker:
                     key,
                     describe_type(hint),
                     describe_value(value) + " and no class_path",
-                    f"Add class_path, e.g. {_leaf(key)}: {{class_path: {example_class(hint)}, init_args: {{...}}}}.",
+                    f"Add class_path, e.g. {leaf(key)}: {{class_path: {example_class(hint)}, init_args: {{...}}}}.",
                 )
             ]
         if not isinstance(path, str):
@@ -295,9 +288,7 @@ class Checker:
         return problems
 
     def _callable(self, value: Any, hint: Any, key: str) -> list[Problem]:
-        args = typing.get_args(hint)
-        returns = args[-1] if args else Any
-        runtime = args[0] if args else Ellipsis
+        runtime = hints.callable_parts(hint)[0]
         skip = len(runtime) if isinstance(runtime, list) else 0
         if isinstance(value, str):
             try:
@@ -312,7 +303,7 @@ class Checker:
             return [
                 self.problem(f"{key}.class_path", "an import path string", describe_value(path), "Write module.Class.")
             ]
-        bases = [r for r in _union_members(returns) if isinstance(r, type) and r not in (object, Any)]
+        bases = list(hints.returned_classes(hint))
         try:
             cls = resolve_class(path, bases[0] if len(bases) == 1 else None)
         except ConfigError as error:
@@ -335,27 +326,6 @@ class Checker:
         return self._class_arguments(cls, value, key, 0)
 
 
-def _union_members(hint: Any) -> tuple[Any, ...]:
-    if typing.get_origin(hint) in (Union, types.UnionType):
-        return typing.get_args(hint)
-    return (hint,)
-
-
-def _is_path_type(hint: Any) -> bool:
-    """A jsonargparse path type (``Path_fr``, ``path_type("dr")``...), checked when parsed."""
-    from jsonargparse import Path as CheckedPath
-
-    return isinstance(hint, type) and issubclass(hint, CheckedPath)
-
-
-def _is_tensor(hint: Any) -> bool:
-    return isinstance(hint, type) and hint.__name__ == "Tensor" and hint.__module__.startswith("torch")
-
-
-def _abc(origin: Any, names: tuple[str, ...]) -> bool:
-    return getattr(origin, "__module__", "") == "collections.abc" and getattr(origin, "__name__", "") in names
-
-
 def _is_number_text(value: Any) -> bool:
     if not isinstance(value, str):
         return False
@@ -364,73 +334,3 @@ def _is_number_text(value: Any) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _shape_matches(value: Any, hint: Any, default_class: Any) -> bool:
-    origin = typing.get_origin(hint)
-    if isinstance(value, dict):
-        if origin is dict or _abc(origin, ("Mapping", "MutableMapping")):
-            return "class_path" not in value
-        if _abc(origin, ("Callable",)) or hint is Callable:
-            return "class_path" in value
-        if inspect.isclass(hint) and hint.__module__ != "builtins":
-            if dataclasses.is_dataclass(hint):
-                return True
-            return "class_path" in value or default_class is not None
-        return False
-    if isinstance(value, list):
-        return origin in (list, tuple, set) or _abc(origin, ("Sequence", "Iterable", "MutableSequence"))
-    if isinstance(value, str):
-        if origin is Literal:
-            return any(isinstance(o, str) for o in typing.get_args(hint))
-        if hint is str or hint in (pathlib.Path, pathlib.PurePath):
-            return True
-        looks_like_class = bool(re.match(r"^[A-Za-z_][\w.]*$", value)) and ("." in value or value[:1].isupper())
-        return looks_like_class and (
-            _abc(origin, ("Callable",))
-            or (inspect.isclass(hint) and hint.__module__ != "builtins" and not _is_tensor(hint))
-        )
-    if isinstance(value, bool):
-        return hint is bool or (origin is Literal and any(isinstance(o, bool) for o in typing.get_args(hint)))
-    if isinstance(value, (int, float)):
-        return hint in (int, float) or origin is Literal or _is_tensor(hint)
-    return False
-
-
-def _leaf(key: str) -> str:
-    return key.rsplit(".", 1)[-1]
-
-
-def _fix_for(hint: Any, key: str) -> str:
-    leaf = _leaf(key).split("[")[0]
-    if key.endswith("]") and typing.get_origin(hint) not in (Union, types.UnionType):
-        return f"Write {describe_type(hint)} there."
-    if typing.get_origin(hint) in (Union, types.UnionType):
-        inner = [a for a in typing.get_args(hint) if a is not type(None) and not _is_tensor(a)]
-        if len(inner) == 1:
-            return _fix_for(inner[0], key)
-        return "Give a value of one of these kinds."
-    if hint is int:
-        return f"Write a whole number, e.g. {leaf}: 10."
-    if hint is float:
-        return f"Write a number without quotes, e.g. {leaf}: 0.001."
-    if hint is bool:
-        return f"Write true or false, e.g. {leaf}: true."
-    if hint is str:
-        return f"Write text, e.g. {leaf}: name."
-    if typing.get_origin(hint) is Literal:
-        return "Use one of the listed values."
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return "Use one of the listed names."
-    origin = typing.get_origin(hint)
-    if origin in (list, tuple, set) or _abc(origin, ("Sequence", "Iterable", "MutableSequence")):
-        return f"Write a YAML list, e.g. {leaf}: [...]."
-    if origin is dict or _abc(origin, ("Mapping", "MutableMapping")):
-        return f"Write a mapping of names to values under {leaf}:."
-    if _abc(origin, ("Callable",)) or hint is Callable:
-        return f"Write {leaf}: {{class_path: module.Class, init_args: {{...}}}}."
-    if dataclasses.is_dataclass(hint):
-        return f"Write the fields of {type_name(hint)} under {leaf}:."
-    if inspect.isclass(hint):
-        return f"Write {leaf}: {{class_path: {example_class(hint)}, init_args: {{...}}}}."
-    return "Fix the value."

@@ -9,6 +9,7 @@ from typing import Any
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lightcli.config.classpaths import resolve_class
+from lightcli.config.commands import MODES
 from lightcli.config.problems import TRACEBACK_ENV_VAR, ConfigError, Problem
 from lightcli.core.optim import build_optimizer
 from lightcli.core.required import criterion_required, loader_required, monitor_required, optimizer_required
@@ -39,7 +40,7 @@ def static_problems(config: Any, subcommand: str | None) -> list[Problem]:
             problems.append(criterion_required())
         if own_optimizers and init.get("optimizer") is None:
             problems.append(optimizer_required())
-    mode = {"fit": "train", "validate": "val", "test": "test", "predict": "predict"}[subcommand]
+    mode = MODES[subcommand][0]  # the mode whose data the subcommand needs first
     if not has_data and (loaders is None or loaders.get(mode) is None):
         problems.append(loader_required(mode))
     ckpt = config.get("ckpt_path")

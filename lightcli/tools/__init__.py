@@ -1,1 +1,1 @@
-"""The subcommands besides fit/validate/test/predict: check, schema, completion, sweep, diff."""
+"""The subcommands besides the Lightning ones (listed in :data:`lightcli.config.commands.COMMANDS`)."""

@@ -14,23 +14,16 @@ from typing import Any
 
 import torch
 
-from lightcli.cli import SUBCOMMANDS, LightCLI
+from lightcli.cli import LightCLI
+from lightcli.config.commands import MODES, SUBCOMMANDS
 from lightcli.config.explain import building, run_reported
 from lightcli.config.problems import ConfigError, Problem, suggest
 from lightcli.core.rules import check_optimizers, static_problems
 from lightcli.core.steps import describe, metric_failed, raised
 
-__all__ = ["MODES", "main", "push_batches"]
+__all__ = ["main", "push_batches"]
 
-MODES: dict[str, tuple[str, ...]] = {
-    "fit": ("train", "val"),
-    "validate": ("val",),
-    "test": ("test",),
-    "predict": ("predict",),
-}
-"""The modes each subcommand runs, in order."""
-
-_USAGE = "usage: lightcli check {fit,validate,test,predict} [--run] [--config FILE] [--key value ...]"
+_USAGE = f"usage: lightcli check {{{','.join(SUBCOMMANDS)}}} [--run] [--config FILE] [--key value ...]"
 
 
 class _CheckCLI(LightCLI):

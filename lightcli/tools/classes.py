@@ -1,4 +1,4 @@
-"""The classes a config can name, found for the schema and completion; and the parser of a subcommand.
+"""The classes a config can name, found for the schema and completion.
 
 Library classes come from a fixed, bounded set of modules (torch, torchmetrics, Lightning, lightcli), so
 the type universe stays small enough for help, completion and schema to finish in seconds; project classes
@@ -11,12 +11,9 @@ import ast
 import importlib
 import inspect
 from pathlib import Path
-from typing import Any
 
 __all__ = [
     "LIBRARY_MODULES",
-    "STAGES",
-    "build_subcommand_parser",
     "collect_classes",
     "lightcli_modules",
     "project_modules",
@@ -55,34 +52,6 @@ LIBRARY_MODULES: tuple[str, ...] = (
 """The library modules whose public classes the schema lists (besides the project's modules)."""
 
 _SKIPPED_DIRS = {"tests", "test", "docs", "build", "dist", "runs", "sweeps", "node_modules", "site-packages"}
-STAGES = ("fit", "validate", "test", "predict")
-
-
-class _Built(Exception):
-    """Carries the parser out of LightCLI's constructor, before any parsing."""
-
-
-def build_subcommand_parser(subcommand: str = "fit", root: bool = False) -> Any:
-    """Builds the parser of ``lightcli <subcommand>`` exactly as the CLI does, without parsing anything.
-
-    Args:
-        subcommand: One of fit, validate, test, predict.
-        root: Return the whole ``lightcli`` parser (which takes the subcommand first) instead.
-    """
-    from lightcli.cli import LightCLI
-
-    class _ParserOnly(LightCLI):
-        def parse_arguments(self, parser: Any, args: Any) -> None:
-            raise _Built(parser)
-
-    try:
-        _ParserOnly(args=[subcommand])
-    except _Built as built:
-        parser = built.args[0]
-    else:  # pragma: no cover - parse_arguments is always called
-        raise RuntimeError("LightCLI did not build a parser")
-    parsers = getattr(parser, "_subcommands_action", None)
-    return parsers._name_parser_map[subcommand] if parsers is not None and not root else parser
 
 
 def _safe_to_import(path: Path) -> bool:
@@ -135,14 +104,23 @@ def project_modules(root: str | Path = ".") -> list[str]:
     return [n for n in names if n != "lightcli" and not n.startswith("lightcli.")]
 
 
+_COMMAND_MODULES = ("lightcli.commands", "lightcli.tools")
+"""The tools and the dispatcher: they define no class a config names, and are not imported to find one."""
+
+
 def lightcli_modules() -> list[str]:
-    """Every public module of lightcli, subpackages included."""
+    """Every public module of lightcli that defines classes a config can name, subpackages included."""
     import pkgutil
 
     import lightcli
 
     found = pkgutil.walk_packages(lightcli.__path__, "lightcli.")
-    return [m.name for m in found if not any(part.startswith("_") for part in m.name.split("."))]
+    return [
+        m.name
+        for m in found
+        if not any(part.startswith("_") for part in m.name.split("."))
+        and not any(m.name == c or m.name.startswith(c + ".") for c in _COMMAND_MODULES)
+    ]
 
 
 def collect_classes(

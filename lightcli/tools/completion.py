@@ -103,8 +103,8 @@ class _Walker:
 
 def completion_data(subcommands: list[str] | None = None) -> dict[str, Any]:
     """The commands, each one's options, the values of options and the init_args of each class."""
-    from lightcli.cli import SUBCOMMANDS, TOOLS
-    from lightcli.tools.classes import build_subcommand_parser
+    from lightcli.cli import build_parser
+    from lightcli.config.commands import SUBCOMMANDS, TOOLS
     from lightcli.tools.schema import build_schema
 
     fit = build_schema("fit")
@@ -114,7 +114,7 @@ def completion_data(subcommands: list[str] | None = None) -> dict[str, Any]:
     options: dict[str, list[str]] = {}
     values: dict[str, list[str]] = {f"--{k}": v for k, v in walker.values.items()}
     for name in subcommands or list(SUBCOMMANDS):
-        own = [a.dest for a in build_subcommand_parser(name)._actions if a.dest and not a.dest.endswith(".help")]
+        own = [a.dest for a in build_parser(name)._actions if a.dest and not a.dest.endswith(".help")]
         tops = {d.split(".")[0] for d in own}
         keys = [k for k in fit_options if k.split(".")[0] in tops]
         keys += [d for d in own if d not in keys and d not in ("help", "config", "print_config")]

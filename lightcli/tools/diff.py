@@ -134,15 +134,17 @@ def _load(given: str, name: str) -> tuple[Path, dict[str, Any]]:
 def resolve_config(path: str | Path, subcommand: str = "fit") -> dict[str, Any]:
     """The full config that ``lightcli <subcommand> --config <path>`` would run: defaults filled in.
 
+    Only this needs the parser (and so torch and Lightning): two runs' saved configs are complete already.
+
     Raises:
         ValueError: The config does not parse (the message is jsonargparse's).
     """
     import yaml
     from jsonargparse import ArgumentError
 
-    from lightcli.tools.classes import build_subcommand_parser
+    from lightcli.cli import build_parser  # torch and Lightning: only to fill in defaults, never for two runs
 
-    parser = build_subcommand_parser(subcommand)
+    parser = build_parser(subcommand)
     parser.exit_on_error = False
     try:
         parsed = parser.parse_args(["--config", str(path)])

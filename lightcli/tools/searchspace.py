@@ -208,12 +208,12 @@ def _condensed(message: str) -> str:
 def _explained(args: list[str]) -> str | None:
     """The problems as ``lightcli fit`` reports them (key, expected, got, fix), when it can say."""
     try:
+        from lightcli.cli import build_parser
         from lightcli.config.explain import ParseFailure, explain
-        from lightcli.tools.classes import build_subcommand_parser
 
         argv = ["fit", *args]
         try:
-            build_subcommand_parser("fit", root=True).parse_args(argv)
+            build_parser("fit", root=True).parse_args(argv)
         except ParseFailure as failure:
             return "; ".join(str(problem) for problem in explain(failure, argv, ["fit"]).problems)
     except Exception:  # explaining must never hide the error itself

@@ -1,0 +1,78 @@
+"""The ``lightcli`` command: finds the subcommand in :data:`lightcli.config.commands.COMMANDS` and runs it.
+
+Each subcommand imports only what it uses: a tool that only reads YAML (``lightcli diff`` of two runs)
+runs without importing torch or Lightning, which only the Lightning subcommands and the tools that
+build a parser import (through :mod:`lightcli.cli`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+from lightcli.config.commands import COMMANDS, LIGHTNING_TARGET, SUBCOMMANDS, requested_subcommand
+from lightcli.config.problems import ConfigError
+from lightcli.config.project import load_project, pop_project
+from lightcli.run.quiet import quiet
+
+__all__ = ["main", "run"]
+
+
+def main(args: list[str] | None = None) -> int:
+    """Runs ``lightcli`` with the given arguments (``sys.argv[1:]`` when None) and returns the exit code.
+
+    Modules in the current working directory are importable by class_path, and so are those of
+    ``--project <folder>`` as ``project.<module>.<Name>`` (see :mod:`lightcli.config.project`).
+    """
+    argv = list(sys.argv[1:] if args is None else args)
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        argv, project = pop_project(argv)  # --project <folder>: user code as `project.*`
+        if project is not None:
+            load_project(project)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    name = requested_subcommand(argv)
+    command = next((c for c in COMMANDS if c.name == name), None)
+    if command is not None and not command.modes:  # a tool: the arguments after its name
+        target, rest = command.target, argv[argv.index(command.name) + 1 :]
+    else:  # a Lightning subcommand, or none (its absence is reported by the Lightning runner)
+        target, rest = LIGHTNING_TARGET, argv
+    module, function = target.split(":")
+    with quiet():  # config errors: one line each on stderr, exit code 2 (lightcli.config.explain)
+        return int(getattr(importlib.import_module(module), function)(rest))
+
+
+def run() -> None:
+    """Console-script entry point.
+
+    After a successful ``fit``/``validate``/``test``/``predict`` the process ends as soon as its
+    output is safe: the trainer has already finalized the loggers and written the checkpoints; the
+    exit handlers run and the standard streams are flushed, then Python's teardown of torch and
+    Lightning (about a second) is skipped. Errors and the other subcommands exit normally.
+    """
+    import gc
+
+    gc.freeze()  # the objects of the imported libraries: never scanned by a garbage collection again
+    code = main()
+    if code == 0 and requested_subcommand(sys.argv[1:]) in SUBCOMMANDS:
+        _exit_now()
+    sys.exit(code)
+
+
+def _exit_now() -> None:
+    """Ends the process with exit code 0 after the exit handlers, without the interpreter's teardown."""
+    import atexit
+    import contextlib
+    import logging
+
+    atexit._run_exitfuncs()  # registered handlers (e.g. closing distributed process groups)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`lightcli fit --help | head -1`)
+            stream.flush()
+    os._exit(0)
