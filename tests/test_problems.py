@@ -128,8 +128,7 @@ def test_a_failing_step_names_the_component_and_what_it_was_given() -> None:
 _ALLOWED = {
     ("config/problems.py", "ConfigError"): "the one error a user sees",
     ("config/explain.py", "ParseFailure"): "internal: the parser's rejection, explained into a ConfigError",
-    ("tools/sweep.py", "_TrialError"): "internal: a failed trial, recorded by Optuna",
-    ("tools/classes.py", "_Built"): "internal: carries the parser out of LightCLI's constructor",
+    ("tools/trials.py", "_TrialError"): "internal: a failed trial, recorded by Optuna",
 }
 
 
