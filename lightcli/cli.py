@@ -17,10 +17,10 @@ from jsonargparse import Namespace, set_parsing_settings
 from pytorch_lightning import LightningDataModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.callbacks import ProgressBar as _LightningProgressBar
-from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.cli import LightningArgumentParser
 
 from lightcli.config.explain import ParseFailure, building, naming, run_reported
-from lightcli.config.problems import ConfigErrors
+from lightcli.config.problems import ConfigErrors, Problem
 from lightcli.core.freezer import Freezer
 from lightcli.core.rules import check_optimizers, static_problems
 from lightcli.core.system import System
@@ -35,9 +35,10 @@ from lightcli.run.checkpoints import (
 )
 from lightcli.run.console import ProgressBar, metrics_table, quiet
 from lightcli.upstream.jsonargparse import install
-from lightcli.upstream.lightning import SectionInstantiator
+from lightcli.upstream.lightning import CLIBase, SectionInstantiator
+from lightcli.upstream.versions import unchecked_versions
 
-__all__ = ["SUBCOMMANDS", "TOOLS", "LightCLI", "main", "run"]
+__all__ = ["SUBCOMMANDS", "TOOLS", "LightCLI", "main", "run", "version_problems"]
 
 SUBCOMMANDS: dict[str, str] = {
     "fit": "Train the system (and validate it each epoch when val data is given).",
@@ -64,6 +65,19 @@ TOOLS: dict[str, tuple[str, str]] = {
 
 They are imported only when run, so ``lightcli --help`` stays fast.
 """
+
+
+def version_problems() -> list[Problem]:
+    """One problem for each installed library outside the versions lightcli was checked on (see lightcli.upstream)."""
+    return [
+        Problem(
+            name,
+            f"a version {checked} (the versions lightcli was checked on)",
+            installed,
+            f"Install one: pip install '{name}{checked}'.",
+        )
+        for name, installed, checked in unchecked_versions()
+    ]
 
 
 def _prints_help(args: list[str]) -> bool:
@@ -109,7 +123,7 @@ class StrictParser(LightningArgumentParser):
         raise ParseFailure(message, ex, self)
 
 
-class LightCLI(LightningCLI):
+class LightCLI(CLIBase):
     """LightningCLI for a :class:`~lightcli.System` (or a subclass) under the ``system`` key.
 
     Differences from LightningCLI: the module key is ``system``; abbreviated options are errors;
@@ -119,6 +133,9 @@ class LightCLI(LightningCLI):
     """
 
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+        problems = version_problems()  # private upstream names: refuse versions they were not checked on
+        if problems:
+            raise ConfigErrors(problems)
         self._argv = list(sys.argv[1:] if args is None else args)
         self._requested = _requested_subcommand(self._argv)
         self._resume_dir: Path | None = None
@@ -163,16 +180,15 @@ class LightCLI(LightningCLI):
         parser.set_defaults({"system": {"class_path": "lightcli.System"}})
         parser.add_lightning_class_args(LightningDataModule, "data", subclass_mode=True, required=False)
 
-    def _add_subcommands(self, parser: LightningArgumentParser, **kwargs: Any) -> None:
+    def add_subcommands(self, parser: LightningArgumentParser, **kwargs: Any) -> None:
         """Registers every subcommand, but builds the full parser only for the one requested."""
-        self._subcommand_parsers = {}
         subcommands = parser.add_subcommands()
         for name, description in SUBCOMMANDS.items():
             if name == self._requested:
-                subparser = self._prepare_subcommand_parser(Trainer, name, description=description)
+                subparser = self.prepare_subcommand_parser(Trainer, name, description=description)
             else:
                 subparser = self.init_parser(description=description)
-            self._subcommand_parsers[name] = subparser
+            self.subcommand_parsers[name] = subparser
             subcommands.add_subcommand(name, subparser, help=description)
         for name, (_, description) in TOOLS.items():  # listed in --help; run by main()
             subcommands.add_subcommand(name, self.init_parser(description=description), help=description)
@@ -195,7 +211,7 @@ class LightCLI(LightningCLI):
 
     # -- checkpoints ---------------------------------------------------------------------------------
 
-    def _parse_ckpt_path(self) -> None:
+    def resolve_checkpoint(self) -> None:
         """Handles ``ckpt_path: last`` and a ``ckpt_path`` given in a config file.
 
         ``last`` is the last checkpoint of the run being resumed: the run whose ``config.yaml`` is
@@ -233,7 +249,8 @@ class LightCLI(LightningCLI):
             self._resume_dir = run_dir
         return str(ckpt)
 
-    def _add_instantiators(self) -> None:
+    def add_instantiators(self) -> None:
+        """Stores the system's and the datamodule's config as their hyperparameters, from their sections only."""
         # the hyperparameters come from a dump of the system and data sections, not of the whole config
         self.parser.add_instantiator(SectionInstantiator(cli=self, key="system"), System, subclasses=True)
         self.parser.add_instantiator(SectionInstantiator(cli=self, key="data"), LightningDataModule, subclasses=True)
@@ -262,7 +279,7 @@ class LightCLI(LightningCLI):
         runs.share_with_launched_processes(run_dir)
         saved = config.clone()
         saved.ckpt_path = None  # the config reruns the run from the start
-        text = self._parser(self.subcommand).dump(saved, skip_none=False)
+        text = self.subcommand_parser(self.subcommand).dump(saved, skip_none=False)
         runs.place_loggers(config.trainer, run_dir)
         if config.trainer.get("default_root_dir") is None:
             config.trainer.default_root_dir = str(run_dir)
@@ -280,8 +297,8 @@ class LightCLI(LightningCLI):
             raise ConfigErrors(problems)
         with building(self.parser, self.config, self.subcommand):  # names the key of a component that raises
             self.config_init = self.parser.instantiate_classes(self.config)
-        self.datamodule = self._get(self.config_init, "data")
-        self.model = self._get(self.config_init, "system")
+        self.datamodule = self.section(self.config_init, "data")
+        self.model = self.section(self.config_init, "system")
         check_optimizers(self.model, self.subcommand)  # a bad lr fails now, not after the run started
         with naming("trainer", "a Trainer"):  # e.g. an accelerator this machine lacks
             self.trainer = self.instantiate_trainer()
@@ -292,8 +309,8 @@ class LightCLI(LightningCLI):
         Adds the run directory's callbacks, checkpoints every epoch to ``<run>/checkpoints`` (with
         ``last.ckpt``) unless a ModelCheckpoint is given, and writes checkpoints atomically.
         """
-        callbacks = [self._get(self.config_init, c) for c in self._parser(self.subcommand).callback_keys]
-        config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        callbacks = [self.section(self.config_init, c) for c in self.subcommand_parser(self.subcommand).callback_keys]
+        config = {**self.section(self.config_init, "trainer", default={}), **kwargs}
         given = config.get("callbacks") or []
         if config.get("enable_progress_bar") is not False and not any(
             isinstance(c, _LightningProgressBar) for c in given
@@ -311,7 +328,7 @@ class LightCLI(LightningCLI):
                 callbacks.append(  # one run per directory: overwrite, never last-v1.ckpt
                     ModelCheckpoint(dirpath=run_dir / runs.CHECKPOINTS, save_last=True, enable_version_counter=False)
                 )
-        trainer = self._instantiate_trainer(config, callbacks)
+        trainer = self.build_trainer(config, callbacks)
         use_atomic_checkpoints(trainer)
         return trainer
 
@@ -353,6 +370,11 @@ def main(args: list[str] | None = None) -> int:
             load_project(project)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    problems = version_problems()  # the tools too, with the same message
+    if problems:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
         return 2
     name = _requested_subcommand(argv)
     if name in TOOLS:

@@ -20,6 +20,7 @@ from typing import Any, Literal, Union
 from lightcli.config.classpaths import ClassPathError, example_class, is_subclass, resolve_class, use_subclass, what
 from lightcli.config.problems import Problem, describe_type, describe_value, suggest, type_name
 from lightcli.config.sources import Sources
+from lightcli.upstream.jsonargparse import path_mode, signature_parameters
 
 __all__ = ["Checker", "resolve_class"]
 
@@ -29,10 +30,8 @@ _EMPTY = inspect.Parameter.empty
 
 
 def _params(cls: Any) -> list[Any]:
-    from jsonargparse._parameter_resolvers import get_signature_parameters
-
     try:
-        params = get_signature_parameters(cls, None, logger=False)
+        params = signature_parameters(cls, logger=False)
     except Exception:
         return []
     return [p for p in params if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
@@ -112,7 +111,7 @@ class Checker:
         return [] if ok else [self._mismatch(value, hint, key)]
 
     def _path(self, value: Any, hint: Any, key: str) -> list[Problem]:
-        mode = getattr(hint, "_mode", "")
+        mode = path_mode(hint)
         what = "an existing directory" if "d" in mode.lower() else "a file path"
         if "r" in mode and "f" in mode:
             what = "an existing readable file"

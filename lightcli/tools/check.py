@@ -63,7 +63,7 @@ class _CheckCLI(LightCLI):
             raise ConfigErrors(problems)
         self._report.extend(lines)
 
-    def _run_subcommand(self, subcommand: str) -> None:
+    def run_subcommand(self, subcommand: str) -> None:
         """Runs nothing."""
 
 

@@ -13,6 +13,8 @@ import inspect
 from pathlib import Path
 from typing import Any
 
+from lightcli.upstream.jsonargparse import subcommand_parsers
+
 __all__ = [
     "LIBRARY_MODULES",
     "STAGES",
@@ -81,8 +83,8 @@ def build_subcommand_parser(subcommand: str = "fit", root: bool = False) -> Any:
         parser = built.args[0]
     else:  # pragma: no cover - parse_arguments is always called
         raise RuntimeError("LightCLI did not build a parser")
-    parsers = getattr(parser, "_subcommands_action", None)
-    return parsers._name_parser_map[subcommand] if parsers is not None and not root else parser
+    parsers = subcommand_parsers(parser)
+    return parsers[subcommand] if parsers is not None and not root else parser
 
 
 def _safe_to_import(path: Path) -> bool:

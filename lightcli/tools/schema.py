@@ -32,6 +32,7 @@ from lightcli.tools.classes import (
     lightcli_modules,
     project_modules,
 )
+from lightcli.upstream.jsonargparse import action_typehint, has_typehint, parser_actions, signature_parameters
 
 __all__ = ["build_schema", "main"]
 
@@ -194,13 +195,11 @@ class _Builder:
         A plain ``__init__`` (no ``*args``/``**kwargs``) is read directly, which is fast; otherwise
         jsonargparse's resolver follows ``**kwargs`` into the parent classes, as the parser does.
         """
-        from jsonargparse._parameter_resolvers import get_signature_parameters
-
         fast = _plain_signature(cls)
         if fast is not None:
             return fast, True
         try:
-            return list(get_signature_parameters(cls)), True
+            return signature_parameters(cls), True
         except Exception:
             return [], False
 
@@ -321,7 +320,7 @@ def _default_class(default: Any) -> type | None:
 
 
 def _action_schema(builder: _Builder, action: Any) -> dict[str, Any]:
-    typehint = action._typehint
+    typehint = action_typehint(action)
     default_cls = _default_class(action.default)
     schema: dict[str, Any]
     if default_cls is not None:
@@ -350,8 +349,8 @@ def build_schema(subcommand: str = "fit", modules: list[str] | None = None) -> d
     classes, problems = collect_classes([*LIBRARY_MODULES, *lightcli_modules()], modules)
     builder = _Builder(classes)
     root: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
-    for action in parser._actions:
-        if not hasattr(action, "_typehint") or "Help" in type(action).__name__:
+    for action in parser_actions(parser):
+        if not has_typehint(action) or "Help" in type(action).__name__:
             continue
         node = root
         *groups, name = action.dest.split(".")

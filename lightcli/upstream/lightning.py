@@ -1,6 +1,28 @@
-"""Lightning's private names used by lightcli, in one place.
+"""Lightning internals used by lightcli, in one place.
 
-Checked on pytorch-lightning 2.5.5 to 2.6.6.
+Private names used, each checked on pytorch-lightning 2.5.5 to 2.6.6 (``lightcli.upstream.versions``
+refuses other versions; ``tests/test_upstream.py`` fails when one of them changes):
+
+===========================================  ===================================  ==========================
+name                                         where upstream                       lightcli name
+===========================================  ===================================  ==========================
+``LightningCLI._add_subcommands``            ``pytorch_lightning/cli.py``         :meth:`CLIBase.add_subcommands`
+``LightningCLI._subcommand_parsers``         ``pytorch_lightning/cli.py``         :attr:`CLIBase.subcommand_parsers`
+``LightningCLI._prepare_subcommand_parser``  ``pytorch_lightning/cli.py``         :meth:`CLIBase.prepare_subcommand_parser`
+``LightningCLI._parse_ckpt_path`` (>=2.5.5)  ``pytorch_lightning/cli.py``         :meth:`CLIBase.resolve_checkpoint`
+``LightningCLI._add_instantiators``          ``pytorch_lightning/cli.py``         :meth:`CLIBase.add_instantiators`
+``LightningCLI._instantiate_trainer``        ``pytorch_lightning/cli.py``         :meth:`CLIBase.build_trainer`
+``LightningCLI._parser``                     ``pytorch_lightning/cli.py``         :meth:`CLIBase.subcommand_parser`
+``LightningCLI._get``                        ``pytorch_lightning/cli.py``         :meth:`CLIBase.section`
+``LightningCLI._run_subcommand``             ``pytorch_lightning/cli.py``         :meth:`CLIBase.run_subcommand`
+``LightningCLI._dump_config``/``config_dump``  ``pytorch_lightning/cli.py``       :class:`SectionInstantiator`
+``_InstantiatorFn`` (``applied_instantiation_links``)  ``pytorch_lightning/cli.py``  :class:`SectionInstantiator`
+``"_class_path"``, ``"_instantiator"`` hparams  ``pytorch_lightning/cli.py``      :data:`CLASS_PATH_KEY`,
+                                                                                  :data:`INSTANTIATOR_KEY`
+===========================================  ===================================  ==========================
+
+Lightning 2.4 has neither ``_parse_ckpt_path`` nor ``applied_instantiation_links``: with it,
+``ckpt_path: last`` would silently do nothing, hence the lower bound.
 """
 
 from __future__ import annotations
@@ -9,9 +31,95 @@ from typing import Any
 
 import yaml
 from jsonargparse import Namespace
-from pytorch_lightning.cli import LightningCLI, _InstantiatorFn
+from pytorch_lightning import Trainer
+from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, _InstantiatorFn
 
-__all__ = ["SectionInstantiator", "section_dump"]
+__all__ = [
+    "CLASS_PATH_KEY",
+    "INSTANTIATOR_KEY",
+    "CLIBase",
+    "SectionInstantiator",
+    "section_dump",
+]
+
+CLASS_PATH_KEY = "_class_path"
+"""The hyperparameter under which LightningCLI's instantiator stores a module's class_path."""
+INSTANTIATOR_KEY = "_instantiator"
+"""The hyperparameter under which Lightning stores the function that rebuilds a module from its hyperparameters."""
+
+
+class CLIBase(LightningCLI):
+    """LightningCLI whose private hooks call public-named methods, so subclasses use no private name.
+
+    Each private method LightningCLI calls is overridden here to call the public-named method
+    that a subclass overrides; each public-named method defaults to LightningCLI's own behaviour.
+    """
+
+    # -- LightningCLI's private hooks, delegating to the public names below ----------------------------
+
+    def _add_subcommands(self, parser: LightningArgumentParser, **kwargs: Any) -> None:
+        self._subcommand_parsers: dict[str, LightningArgumentParser] = {}
+        self.add_subcommands(parser, **kwargs)
+
+    def _parse_ckpt_path(self) -> None:
+        self.resolve_checkpoint()
+
+    def _add_instantiators(self) -> None:
+        self.add_instantiators()
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        self.run_subcommand(subcommand)
+
+    # -- the public names -----------------------------------------------------------------------------
+
+    def add_subcommands(self, parser: LightningArgumentParser, **kwargs: Any) -> None:
+        """Adds the subcommands to the main parser, registering each one's parser in :attr:`subcommand_parsers`.
+
+        Args:
+            parser: The main parser.
+            kwargs: The keyword arguments of each subcommand's parser, by subcommand name.
+        """
+        LightningCLI._add_subcommands(self, parser, **kwargs)
+
+    @property
+    def subcommand_parsers(self) -> dict[str, LightningArgumentParser]:
+        """The parser of each subcommand, by name (filled by :meth:`add_subcommands`)."""
+        return self._subcommand_parsers
+
+    def prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
+        """Builds the full parser of a subcommand: the core arguments and those of ``klass.<subcommand>``.
+
+        Args:
+            klass: The trainer class whose method the subcommand runs.
+            subcommand: The subcommand's name.
+            kwargs: Passed to :meth:`init_parser`.
+        """
+        return self._prepare_subcommand_parser(klass, subcommand, **kwargs)
+
+    def resolve_checkpoint(self) -> None:
+        """Called right after parsing: reads the hyperparameters of a given ``ckpt_path`` into the config."""
+        LightningCLI._parse_ckpt_path(self)
+
+    def add_instantiators(self) -> None:
+        """Registers the instantiators that store a module's config as its hyperparameters."""
+        LightningCLI._add_instantiators(self)
+
+    def run_subcommand(self, subcommand: str) -> None:
+        """Runs ``before_<subcommand>``, the trainer's ``<subcommand>`` and ``after_<subcommand>``."""
+        LightningCLI._run_subcommand(self, subcommand)
+
+    def subcommand_parser(self, subcommand: str | None) -> LightningArgumentParser:
+        """The parser of a subcommand (the main parser when ``subcommand`` is None)."""
+        return self._parser(subcommand)
+
+    def section(self, config: Namespace, key: str, default: Any = None) -> Any:
+        """The value of ``key`` in ``config``, inside the running subcommand's section when there is one."""
+        return self._get(config, key, default)
+
+    def build_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
+        """Builds the trainer from its config, adding ``callbacks`` to those of the config."""
+        return self._instantiate_trainer(config, callbacks)
 
 
 class SectionInstantiator(_InstantiatorFn):
@@ -27,20 +135,20 @@ class SectionInstantiator(_InstantiatorFn):
 
     _SECTIONS = ("system", "data")
 
-    def __init__(self, cli: LightningCLI, key: str) -> None:
+    def __init__(self, cli: CLIBase, key: str) -> None:
         super().__init__(cli, key)
 
     def __call__(self, class_type: type, *args: Any, applied_instantiation_links: dict, **kwargs: Any) -> Any:
         """Builds ``class_type`` with its config as hyperparameters (see LightningCLI's ``_InstantiatorFn``)."""
-        if not hasattr(self.cli, "config_dump"):
-            self.cli.config_dump = section_dump(self.cli, self._SECTIONS)
+        if not hasattr(self.cli, "config_dump"):  # LightningCLI's _dump_config then keeps it
+            self.cli.config_dump = section_dump(self.cli, self._SECTIONS)  # type: ignore[arg-type]
         return super().__call__(class_type, *args, applied_instantiation_links=applied_instantiation_links, **kwargs)
 
 
-def section_dump(cli: LightningCLI, keys: tuple[str, ...]) -> dict[str, Any]:
+def section_dump(cli: CLIBase, keys: tuple[str, ...]) -> dict[str, Any]:
     """The config of the running subcommand restricted to ``keys``, dumped like LightningCLI's ``_dump_config``."""
     subcommand = cli.config.get("subcommand")
-    parser = cli._parser(subcommand)
+    parser = cli.subcommand_parser(subcommand)
     config = cli.config[subcommand] if subcommand else cli.config
     partial = Namespace()
     for key in keys:
