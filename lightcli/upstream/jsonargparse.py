@@ -1,25 +1,27 @@
 """jsonargparse internals used by lightcli, in one place (no torch, no Lightning: lightcli.config imports it).
 
-Private names used, each checked on jsonargparse 4.42.0 to 4.53.0 (``lightcli.upstream.versions``
-refuses other versions; ``tests/test_upstream.py`` fails when one of them changes):
+Private names used (``tests/test_upstream.py`` fails when one of them changes; outside the checked
+versions, :mod:`lightcli.upstream.versions` refuses to run):
 
-=================================  ======================================  ====================================
-name                               where upstream                          used by (through)
-=================================  ======================================  ====================================
-``_typehints.ActionTypeHint``      ``jsonargparse/_typehints.py``          :func:`is_typehint_action`, patches
-``ActionTypeHint._typehint``       ``jsonargparse/_typehints.py``          :func:`action_typehint` (explain, schema)
-``ActionTypeHint.add_sub_defaults``  ``jsonargparse/_typehints.py``        :func:`install` (``_once_per_pass``)
-``_typehints.sub_defaults``        ``jsonargparse/_typehints.py``          :func:`install` (a ContextVar)
-``_typehints.deepcopy``            ``jsonargparse/_typehints.py``          :func:`install` (``_deepcopy``)
-``_parameter_resolvers``           ``jsonargparse/_parameter_resolvers.py``  :func:`signature_parameters`
-``.get_signature_parameters``                                              (typecheck, schema)
-``ArgumentParser._actions``        ``argparse`` (inherited)                :func:`parser_actions` (explain, schema,
-                                                                           completion)
-``ArgumentParser._subcommands_action``  ``jsonargparse/_core.py``          :func:`subcommand_parsers` (explain,
-``ActionSubCommands._name_parser_map``  ``argparse._SubParsersAction``     classes)
-``ArgumentParser._instantiators``  ``jsonargparse/_deprecated.py``         :func:`parser_instantiators` (explain)
-``path_type(mode)._mode``          ``jsonargparse/typing.py``              :func:`path_mode` (typecheck)
-=================================  ======================================  ====================================
+========================================  =========================================  ===============  ==============================
+name                                      where upstream                             checked on       lightcli function (used by)
+========================================  =========================================  ===============  ==============================
+``ActionTypeHint``                        ``jsonargparse/_typehints.py``             4.46.0 - 4.53.0  :func:`is_typehint_action` (explain)
+``ActionTypeHint._typehint``              ``jsonargparse/_typehints.py``             4.46.0 - 4.53.0  :func:`action_typehint`, :func:`has_typehint`
+                                                                                                      (explain, schema)
+``ActionTypeHint.add_sub_defaults``       ``jsonargparse/_typehints.py``             4.46.0 - 4.53.0  :func:`install` (``_once_per_pass``)
+``_typehints.sub_defaults``               ``jsonargparse/_typehints.py``             4.46.0 - 4.53.0  :func:`install` (``_once_per_pass``)
+``_typehints.deepcopy``                   ``jsonargparse/_typehints.py``             4.46.0 - 4.53.0  :func:`install` (``_deepcopy``)
+``get_signature_parameters``              ``jsonargparse/_parameter_resolvers.py``   4.46.0 - 4.53.0  :func:`signature_parameters`
+                                                                                                      (typecheck, schema)
+``ArgumentParser._actions``               ``argparse`` (jsonargparse inherits it)    4.46.0 - 4.53.0  :func:`parser_actions`
+                                                                                                      (explain, schema, completion)
+``ArgumentParser._subcommands_action``    ``jsonargparse/_core.py``                  4.46.0 - 4.53.0  :func:`subcommand_parsers`
+``._name_parser_map``                     ``argparse._SubParsersAction``                              (explain, classes)
+``ArgumentParser._instantiators``         ``jsonargparse/_core.py``, from 4.49       4.46.0 - 4.53.0  :func:`parser_instantiators` (explain)
+                                          ``jsonargparse/_deprecated.py``
+``path_type(mode)._mode``                 ``jsonargparse/typing.py``                 4.46.0 - 4.53.0  :func:`path_mode` (typecheck)
+========================================  =========================================  ===============  ==============================
 
 Parse time: configs with many class_path entries parse and build in time linear in their number.
 Two parts, both used by :class:`lightcli.cli.LightCLI`:

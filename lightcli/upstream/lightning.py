@@ -1,28 +1,32 @@
-"""Lightning internals used by lightcli, in one place.
+"""LightningCLI's internals used by lightcli, in one place: :class:`CLIBase` and :class:`SectionInstantiator`.
 
-Private names used, each checked on pytorch-lightning 2.5.5 to 2.6.6 (``lightcli.upstream.versions``
-refuses other versions; ``tests/test_upstream.py`` fails when one of them changes):
+Private names used (``tests/test_upstream.py`` fails when one of them changes; outside the checked
+versions, :mod:`lightcli.upstream.versions` refuses to run). All are in ``pytorch_lightning/cli.py``:
 
-===========================================  ===================================  ==========================
-name                                         where upstream                       lightcli name
-===========================================  ===================================  ==========================
-``LightningCLI._add_subcommands``            ``pytorch_lightning/cli.py``         :meth:`CLIBase.add_subcommands`
-``LightningCLI._subcommand_parsers``         ``pytorch_lightning/cli.py``         :attr:`CLIBase.subcommand_parsers`
-``LightningCLI._prepare_subcommand_parser``  ``pytorch_lightning/cli.py``         :meth:`CLIBase.prepare_subcommand_parser`
-``LightningCLI._parse_ckpt_path`` (>=2.5.5)  ``pytorch_lightning/cli.py``         :meth:`CLIBase.resolve_checkpoint`
-``LightningCLI._add_instantiators``          ``pytorch_lightning/cli.py``         :meth:`CLIBase.add_instantiators`
-``LightningCLI._instantiate_trainer``        ``pytorch_lightning/cli.py``         :meth:`CLIBase.build_trainer`
-``LightningCLI._parser``                     ``pytorch_lightning/cli.py``         :meth:`CLIBase.subcommand_parser`
-``LightningCLI._get``                        ``pytorch_lightning/cli.py``         :meth:`CLIBase.section`
-``LightningCLI._run_subcommand``             ``pytorch_lightning/cli.py``         :meth:`CLIBase.run_subcommand`
-``LightningCLI._dump_config``/``config_dump``  ``pytorch_lightning/cli.py``       :class:`SectionInstantiator`
-``_InstantiatorFn`` (``applied_instantiation_links``)  ``pytorch_lightning/cli.py``  :class:`SectionInstantiator`
-``"_class_path"``, ``"_instantiator"`` hparams  ``pytorch_lightning/cli.py``      :data:`CLASS_PATH_KEY`,
-                                                                                  :data:`INSTANTIATOR_KEY`
-===========================================  ===================================  ==========================
+==================================================  ===============  ======================================
+name                                                checked on       lightcli name
+==================================================  ===============  ======================================
+``LightningCLI._add_subcommands``                   2.5.5 - 2.6.6    :meth:`CLIBase.add_subcommands`
+``LightningCLI._subcommand_parsers``                2.5.5 - 2.6.6    :attr:`CLIBase.subcommand_parsers`
+``LightningCLI._prepare_subcommand_parser``         2.5.5 - 2.6.6    :meth:`CLIBase.prepare_subcommand_parser`
+``LightningCLI._parse_ckpt_path`` (from 2.5.5)      2.5.5 - 2.6.6    :meth:`CLIBase.resolve_checkpoint`
+``LightningCLI._add_instantiators``                 2.5.5 - 2.6.6    :meth:`CLIBase.add_instantiators`
+``LightningCLI._instantiate_trainer``               2.5.5 - 2.6.6    :meth:`CLIBase.build_trainer`
+``LightningCLI._parser``                            2.5.5 - 2.6.6    :meth:`CLIBase.subcommand_parser`
+``LightningCLI._get``                               2.5.5 - 2.6.6    :meth:`CLIBase.section`
+``LightningCLI._run_subcommand``                    2.5.5 - 2.6.6    :meth:`CLIBase.run_subcommand`
+``LightningCLI._dump_config`` (keeps a             2.5.5 - 2.6.6    :class:`SectionInstantiator`
+``config_dump`` already set)
+``_InstantiatorFn`` (``applied_instantiation_links``)  2.5.5 - 2.6.6  :class:`SectionInstantiator`
+``"_class_path"``, ``"_instantiator"`` (the keys    2.5.5 - 2.6.6    :data:`CLASS_PATH_KEY`, :data:`INSTANTIATOR_KEY`
+of the stored hyperparameters)
+==================================================  ===============  ======================================
 
-Lightning 2.4 has neither ``_parse_ckpt_path`` nor ``applied_instantiation_links``: with it,
-``ckpt_path: last`` would silently do nothing, hence the lower bound.
+The System's own Lightning internals are in :mod:`lightcli.upstream.lightning_core` (this module
+imports ``pytorch_lightning.cli``, which ``import lightcli`` does not need).
+
+Lightning 2.4 has neither ``_parse_ckpt_path`` nor ``applied_instantiation_links``, and 2.5.0 to 2.5.4
+lack ``_parse_ckpt_path``: with them, ``ckpt_path: last`` would silently do nothing, hence the lower bound.
 """
 
 from __future__ import annotations

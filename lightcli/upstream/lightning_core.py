@@ -1,14 +1,14 @@
 """Lightning internals used by the System, without ``pytorch_lightning.cli`` (``import lightcli`` stays light).
 
-Private names used, each checked on pytorch-lightning 2.5.5 to 2.6.6 (``lightcli.upstream.versions``
-refuses other versions; ``tests/test_upstream.py`` fails when one of them changes):
+Private names used (``tests/test_upstream.py`` fails when one of them changes; outside the checked
+versions, :mod:`lightcli.upstream.versions` refuses to run):
 
-==========================================  ====================================================  =========================
-name                                        where upstream                                        lightcli name
-==========================================  ====================================================  =========================
-``_given_hyperparameters`` (a ContextVar)   ``pytorch_lightning/core/mixins/hparams_mixin.py``    :func:`built_from_config`
-``LightningModule._trainer``                ``pytorch_lightning/core/module.py``                  :func:`attached_trainer`
-==========================================  ====================================================  =========================
+=========================================  ==================================================  =============  =========================
+name                                       where upstream                                      checked on     lightcli function
+=========================================  ==================================================  =============  =========================
+``_given_hyperparameters`` (a ContextVar)  ``pytorch_lightning/core/mixins/hparams_mixin.py``  2.5.5 - 2.6.6  :func:`built_from_config`
+``LightningModule._trainer``               ``pytorch_lightning/core/module.py``                2.5.5 - 2.6.6  :func:`attached_trainer`
+=========================================  ==================================================  =============  =========================
 """
 
 from __future__ import annotations
