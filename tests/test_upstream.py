@@ -313,3 +313,14 @@ def test_the_jsonargparse_module_imports_no_torch_and_no_lightning() -> None:
         imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         imported |= {str(n.module) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert not {m for m in imported if m.split(".")[0] in ("torch", "pytorch_lightning", "lightning")}
+
+
+def test_the_stored_hyperparameters_keep_a_dict_of_metrics(workdir: Path) -> None:
+    """jsonargparse before 4.51 dumped ``{acc: ...}`` as a ``torchmetrics.Metric`` class_path: a resume then failed."""
+    path = write_config(workdir / "tiny.yaml", tiny_config())
+    with quiet():
+        cli = LightCLI(args=["--config", str(path)], run=False)
+    metrics = cli.config_dump["system"]["init_args"]["metrics"]
+    assert sorted(metrics["train"]) == ["acc"]
+    assert metrics["train"]["acc"]["class_path"] == "torchmetrics.classification.MulticlassAccuracy"
+    assert sorted(dict(cli.model.hparams)["metrics"]["val"]) == ["acc"]

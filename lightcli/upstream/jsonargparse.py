@@ -6,21 +6,21 @@ versions, :mod:`lightcli.upstream.versions` refuses to run):
 ========================================  =========================================  ===============  ==============================
 name                                      where upstream                             checked on       lightcli function (used by)
 ========================================  =========================================  ===============  ==============================
-``ActionTypeHint``                        ``jsonargparse/_typehints.py``             4.46.0 - 4.53.0  :func:`is_typehint_action` (explain)
-``ActionTypeHint._typehint``              ``jsonargparse/_typehints.py``             4.46.0 - 4.53.0  :func:`action_typehint`, :func:`has_typehint`
+``ActionTypeHint``                        ``jsonargparse/_typehints.py``             4.51.0 - 4.53.0  :func:`is_typehint_action` (explain)
+``ActionTypeHint._typehint``              ``jsonargparse/_typehints.py``             4.51.0 - 4.53.0  :func:`action_typehint`, :func:`has_typehint`
                                                                                                       (explain, schema)
-``ActionTypeHint.add_sub_defaults``       ``jsonargparse/_typehints.py``             4.46.0 - 4.53.0  :func:`install` (``_once_per_pass``)
-``_typehints.sub_defaults``               ``jsonargparse/_typehints.py``             4.46.0 - 4.53.0  :func:`install` (``_once_per_pass``)
-``_typehints.deepcopy``                   ``jsonargparse/_typehints.py``             4.46.0 - 4.53.0  :func:`install` (``_deepcopy``)
-``get_signature_parameters``              ``jsonargparse/_parameter_resolvers.py``   4.46.0 - 4.53.0  :func:`signature_parameters`
+``ActionTypeHint.add_sub_defaults``       ``jsonargparse/_typehints.py``             4.51.0 - 4.53.0  :func:`install` (``_once_per_pass``)
+``_typehints.sub_defaults``               ``jsonargparse/_typehints.py``             4.51.0 - 4.53.0  :func:`install` (``_once_per_pass``)
+``_typehints.deepcopy``                   ``jsonargparse/_typehints.py``             4.51.0 - 4.53.0  :func:`install` (``_deepcopy``)
+``get_signature_parameters``              ``jsonargparse/_parameter_resolvers.py``   4.51.0 - 4.53.0  :func:`signature_parameters`
                                                                                                       (typecheck, schema)
-``ArgumentParser._actions``               ``argparse`` (jsonargparse inherits it)    4.46.0 - 4.53.0  :func:`parser_actions`
+``ArgumentParser._actions``               ``argparse`` (jsonargparse inherits it)    4.51.0 - 4.53.0  :func:`parser_actions`
                                                                                                       (explain, schema, completion)
-``ArgumentParser._subcommands_action``    ``jsonargparse/_core.py``                  4.46.0 - 4.53.0  :func:`subcommand_parsers`
+``ArgumentParser._subcommands_action``    ``jsonargparse/_core.py``                  4.51.0 - 4.53.0  :func:`subcommand_parsers`
 ``._name_parser_map``                     ``argparse._SubParsersAction``                              (explain, classes)
-``ArgumentParser._instantiators``         ``jsonargparse/_core.py``, from 4.49       4.46.0 - 4.53.0  :func:`parser_instantiators` (explain)
+``ArgumentParser._instantiators``         ``jsonargparse/_core.py``, from 4.49       4.51.0 - 4.53.0  :func:`parser_instantiators` (explain)
                                           ``jsonargparse/_deprecated.py``
-``path_type(mode)._mode``                 ``jsonargparse/typing.py``                 4.46.0 - 4.53.0  :func:`path_mode` (typecheck)
+``path_type(mode)._mode``                 ``jsonargparse/typing.py``                 4.51.0 - 4.53.0  :func:`path_mode` (typecheck)
 ========================================  =========================================  ===============  ==============================
 
 Parse time: configs with many class_path entries parse and build in time linear in their number.

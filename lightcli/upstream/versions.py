@@ -20,7 +20,7 @@ __all__ = ["CHECKED", "unchecked_versions"]
 
 CHECKED: dict[str, tuple[str, str]] = {
     "pytorch-lightning": ("2.5.5", "2.7"),
-    "jsonargparse": ("4.46.0", "4.54"),
+    "jsonargparse": ("4.51.0", "4.54"),
     "torchmetrics": ("1.4.0", "2"),
 }
 """Distribution name -> (lowest checked version, first version not checked), as ``>=low,<high``."""
