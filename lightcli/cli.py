@@ -20,7 +20,8 @@ from pytorch_lightning.callbacks import ProgressBar as _LightningProgressBar
 from pytorch_lightning.cli import LightningArgumentParser
 
 from lightcli.config.explain import ParseFailure, building, naming, run_reported
-from lightcli.config.problems import ConfigErrors, Problem
+from lightcli.config.preflight import version_problems
+from lightcli.config.problems import ConfigErrors
 from lightcli.core.freezer import Freezer
 from lightcli.core.rules import check_optimizers, static_problems
 from lightcli.core.system import System
@@ -36,9 +37,8 @@ from lightcli.run.checkpoints import (
 from lightcli.run.console import ProgressBar, metrics_table, quiet
 from lightcli.upstream.jsonargparse import install
 from lightcli.upstream.lightning import CLIBase, SectionInstantiator
-from lightcli.upstream.versions import unchecked_versions
 
-__all__ = ["SUBCOMMANDS", "TOOLS", "LightCLI", "main", "run", "version_problems"]
+__all__ = ["SUBCOMMANDS", "TOOLS", "LightCLI", "main", "run"]
 
 SUBCOMMANDS: dict[str, str] = {
     "fit": "Train the system (and validate it each epoch when val data is given).",
@@ -65,19 +65,6 @@ TOOLS: dict[str, tuple[str, str]] = {
 
 They are imported only when run, so ``lightcli --help`` stays fast.
 """
-
-
-def version_problems() -> list[Problem]:
-    """One problem for each installed library outside the versions lightcli was checked on (see lightcli.upstream)."""
-    return [
-        Problem(
-            name,
-            f"a version {checked} (the versions lightcli was checked on)",
-            installed,
-            f"Install one: pip install '{name}{checked}'.",
-        )
-        for name, installed, checked in unchecked_versions()
-    ]
 
 
 def _prints_help(args: list[str]) -> bool:

@@ -1,4 +1,4 @@
-"""Checks made before the parser imports anything: the subcommand, the place of --config, the allowlist."""
+"""Checks made before the parser imports anything: the subcommand, the place of --config, the allowlist, the library versions."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Any
 from lightcli.config.allowlist import allowed_prefixes, import_paths, refused
 from lightcli.config.problems import ConfigErrors, Problem, suggest
 from lightcli.config.sources import COMMAND_LINE, load_file, read_sources
+from lightcli.upstream.versions import unchecked_versions
 
-__all__ = ["preflight"]
+__all__ = ["preflight", "version_problems"]
 
 
 # -- before parsing ---------------------------------------------------------------------------------------
@@ -96,3 +97,16 @@ def _top_level_config(before: list[str]) -> bool:
 
 
 _SUBCOMMAND_KEYS = ("fit", "validate", "test", "predict")
+
+
+def version_problems() -> list[Problem]:
+    """One problem for each installed library outside the versions lightcli was checked on (see lightcli.upstream)."""
+    return [
+        Problem(
+            name,
+            f"a version {checked} (the versions lightcli was checked on)",
+            installed,
+            f"Install one: pip install '{name}{checked}'.",
+        )
+        for name, installed, checked in unchecked_versions()
+    ]
