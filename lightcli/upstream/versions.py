@@ -21,9 +21,17 @@ __all__ = ["CHECKED", "unchecked_versions"]
 CHECKED: dict[str, tuple[str, str]] = {
     "pytorch-lightning": ("2.5.5", "2.7"),
     "jsonargparse": ("4.51.0", "4.54"),
-    "torchmetrics": ("1.4.0", "2"),
+    "torchmetrics": ("1.5.0", "2"),
 }
-"""Distribution name -> (lowest checked version, first version not checked), as ``>=low,<high``."""
+"""Distribution name -> (lowest checked version, first version not checked), as ``>=low,<high``.
+
+The lower ends, found by running the tests at them: Lightning 2.5.5 added ``LightningCLI._parse_ckpt_path``
+(before it ``ckpt_path: last`` was silently ignored); jsonargparse before 4.51 dumped a dict of metrics
+as a ``torchmetrics.Metric`` class_path into the checkpoint's hyperparameters (a resume then failed) and
+before 4.46 refused a nested value given on the command line; torchmetrics 1.5 added
+``torchmetrics.shape``, listed by ``lightcli schema``. The upper ends: the newest minor versions checked
+(jsonargparse's internals change in minor releases).
+"""
 
 
 def _release(version: str) -> tuple[int, ...]:
