@@ -91,6 +91,7 @@ def test_subcommand_parsers_by_name() -> None:
     assert (found["fit"], found["test"]) == (fit, test)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # instantiate_classes: what LightningCLI calls
 def test_an_instantiator_added_to_the_parsers_dict_builds_the_class() -> None:
     parser = ArgumentParser(exit_on_error=False)
     parser.add_argument("--part", type=Part)
