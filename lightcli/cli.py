@@ -15,13 +15,13 @@ from jsonargparse import Namespace, set_parsing_settings
 from pytorch_lightning import LightningDataModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.callbacks import ProgressBar as _LightningProgressBar
-from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.cli import LightningArgumentParser
 
 from lightcli.commands import main, run
 from lightcli.config.commands import NAMES, SUBCOMMANDS, TOOLS, requested_subcommand
 from lightcli.config.explain import ParseFailure, building, naming, run_reported
 from lightcli.config.files import read_text
-from lightcli.config.preflight import checkpoint_problems
+from lightcli.config.preflight import checkpoint_problems, version_problems
 from lightcli.config.problems import ConfigError
 from lightcli.core.freezer import Freezer
 from lightcli.core.rules import check_optimizers, static_problems
@@ -39,7 +39,7 @@ from lightcli.run.console import ProgressBar, metrics_table
 from lightcli.run.stored import forget as forget_checkpoints
 from lightcli.run.stored import stored_system_config
 from lightcli.upstream.jsonargparse import install, read_config_files_with
-from lightcli.upstream.lightning import SectionInstantiator
+from lightcli.upstream.lightning import CLIBase, SectionInstantiator, parsers_only
 
 __all__ = ["SUBCOMMANDS", "TOOLS", "LightCLI", "build_parser", "main", "run", "run_lightning"]
 
@@ -103,7 +103,7 @@ def _lightning_options() -> dict[str, Any]:
     }
 
 
-class LightCLI(LightningCLI):
+class LightCLI(CLIBase):
     """LightningCLI for a :class:`~lightcli.System` (or a subclass) under the ``system`` key.
 
     Differences from LightningCLI: the module key is ``system``; abbreviated options are errors;
@@ -113,6 +113,9 @@ class LightCLI(LightningCLI):
     """
 
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+        problems = version_problems()  # private upstream names: refuse versions they were not checked on
+        if problems:
+            raise ConfigError(problems)
         self._prepare(args)
         super().__init__(System, args=self._argv, run=run, **_lightning_options())
 
@@ -144,16 +147,15 @@ class LightCLI(LightningCLI):
         parser.set_defaults({"system": {"class_path": "lightcli.System"}})
         parser.add_lightning_class_args(LightningDataModule, "data", subclass_mode=True, required=False)
 
-    def _add_subcommands(self, parser: LightningArgumentParser, **kwargs: Any) -> None:
+    def add_subcommands(self, parser: LightningArgumentParser, **kwargs: Any) -> None:
         """Registers every subcommand, but builds the full parser only for the one requested."""
-        self._subcommand_parsers = {}
         subcommands = parser.add_subcommands()
         for name, description in SUBCOMMANDS.items():
             if name == self._requested:
-                subparser = self._prepare_subcommand_parser(Trainer, name, description=description)
+                subparser = self.prepare_subcommand_parser(Trainer, name, description=description)
             else:
                 subparser = self.init_parser(description=description)
-            self._subcommand_parsers[name] = subparser
+            self.subcommand_parsers[name] = subparser
             subcommands.add_subcommand(name, subparser, help=description)
         for name, (_, description) in TOOLS.items():  # listed in --help; run by main()
             subcommands.add_subcommand(name, self.init_parser(description=description), help=description)
@@ -178,7 +180,7 @@ class LightCLI(LightningCLI):
 
     # -- checkpoints ---------------------------------------------------------------------------------
 
-    def _parse_ckpt_path(self) -> None:
+    def resolve_checkpoint(self) -> None:
         """Handles ``ckpt_path: last`` and a ``ckpt_path`` given in a config file.
 
         ``last`` is the last checkpoint of the run being resumed: the run whose ``config.yaml`` is
@@ -216,7 +218,8 @@ class LightCLI(LightningCLI):
             self._resume_dir = run_dir
         return str(ckpt)
 
-    def _add_instantiators(self) -> None:
+    def add_instantiators(self) -> None:
+        """Stores the system's and the datamodule's config as their hyperparameters, from their sections only."""
         # the hyperparameters come from a dump of the system and data sections, not of the whole config
         self.parser.add_instantiator(SectionInstantiator(cli=self, key="system"), System, subclasses=True)
         self.parser.add_instantiator(SectionInstantiator(cli=self, key="data"), LightningDataModule, subclasses=True)
@@ -245,7 +248,7 @@ class LightCLI(LightningCLI):
         runs.share_with_launched_processes(run_dir)
         saved = config.clone()
         saved.ckpt_path = None  # the config reruns the run from the start
-        text = self._parser(self.subcommand).dump(saved, skip_none=False)
+        text = self.subcommand_parser(self.subcommand).dump(saved, skip_none=False)
         runs.place_loggers(config.trainer, run_dir)
         if config.trainer.get("default_root_dir") is None:
             config.trainer.default_root_dir = str(run_dir)
@@ -263,8 +266,8 @@ class LightCLI(LightningCLI):
             raise ConfigError(problems)
         with building(self.parser, self.config, self.subcommand):  # names the key of a component that raises
             self.config_init = self.parser.instantiate_classes(self.config)
-        self.datamodule = self._get(self.config_init, "data")
-        self.model = self._get(self.config_init, "system")
+        self.datamodule = self.section(self.config_init, "data")
+        self.model = self.section(self.config_init, "system")
         check_optimizers(self.model, self.subcommand)  # a bad lr fails now, not after the run started
         with naming("trainer", "a Trainer"):  # e.g. an accelerator this machine lacks
             self.trainer = self.instantiate_trainer()
@@ -275,8 +278,8 @@ class LightCLI(LightningCLI):
         Adds the run directory's callbacks, checkpoints every epoch to ``<run>/checkpoints`` (with
         ``last.ckpt``) unless a ModelCheckpoint is given, and writes checkpoints atomically.
         """
-        callbacks = [self._get(self.config_init, c) for c in self._parser(self.subcommand).callback_keys]
-        config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        callbacks = [self.section(self.config_init, c) for c in self.subcommand_parser(self.subcommand).callback_keys]
+        config = {**self.section(self.config_init, "trainer", default={}), **kwargs}
         given = config.get("callbacks") or []
         if config.get("enable_progress_bar") is not False and not any(
             isinstance(c, _LightningProgressBar) for c in given
@@ -294,7 +297,7 @@ class LightCLI(LightningCLI):
                 callbacks.append(  # one run per directory: overwrite, never last-v1.ckpt
                     ModelCheckpoint(dirpath=run_dir / runs.CHECKPOINTS, save_last=True, enable_version_counter=False)
                 )
-        trainer = self._instantiate_trainer(config, callbacks)
+        trainer = self.build_trainer(config, callbacks)
         use_atomic_checkpoints(trainer)
         return trainer
 
@@ -325,19 +328,10 @@ def build_parser(subcommand: str = "fit", root: bool = False) -> LightningArgume
         subcommand: One of fit, validate, test, predict.
         root: Return the whole ``lightcli`` parser (which takes the subcommand first) instead.
     """
+    options = _lightning_options()
     cli = LightCLI.__new__(LightCLI)
     cli._prepare([subcommand])
-    options = _lightning_options()
-    # what LightningCLI.__init__ sets before it builds its parsers (it then parses and runs: not called here)
-    cli.save_config_callback, cli.save_config_kwargs = options["save_config_callback"], {}
-    cli.trainer_class, cli.trainer_defaults = Trainer, options["trainer_defaults"]
-    cli.seed_everything_default, cli.parser_kwargs, cli.parser_class = True, {}, options["parser_class"]
-    cli.auto_configure_optimizers = options["auto_configure_optimizers"]
-    cli.model_class = cli._model_class = System
-    cli.subclass_mode_model = options["subclass_mode_model"]
-    cli.datamodule_class, cli._datamodule_class, cli.subclass_mode_data = None, LightningDataModule, True
-    cli.setup_parser(True, *cli._setup_parser_kwargs(cli.parser_kwargs))
-    return cli.parser if root else cli._subcommand_parsers[subcommand]
+    return parsers_only(cli, System, LightningDataModule, Trainer, options, subcommand, root)
 
 
 def run_lightning(argv: list[str]) -> int:

@@ -12,6 +12,7 @@ import os
 import sys
 
 from lightcli.config.commands import COMMANDS, LIGHTNING_TARGET, SUBCOMMANDS, requested_subcommand
+from lightcli.config.preflight import version_problems
 from lightcli.config.problems import ConfigError
 from lightcli.config.project import load_project, pop_project
 from lightcli.run.quiet import quiet
@@ -35,6 +36,11 @@ def main(args: list[str] | None = None) -> int:
             load_project(project)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    unchecked = version_problems()  # lightcli's private upstream names were checked on these versions only
+    if unchecked:
+        for problem in unchecked:
+            print(f"error: {problem}", file=sys.stderr)
         return 2
     name = requested_subcommand(argv)
     command = next((c for c in COMMANDS if c.name == name), None)

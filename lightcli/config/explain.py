@@ -31,6 +31,13 @@ from lightcli.config.problems import (
     type_name,
 )
 from lightcli.config.sources import Sources, read_sources
+from lightcli.upstream.jsonargparse import (
+    action_typehint,
+    is_typehint_action,
+    parser_actions,
+    parser_instantiators,
+    subcommand_parsers,
+)
 
 __all__ = [
     "TRACEBACK_ENV_VAR",
@@ -83,22 +90,21 @@ def _subcommand_parser(parser: Any, subcommand: str | None) -> Any:
     root = parser
     while getattr(root, "parent_parser", None) is not None:
         root = root.parent_parser
-    action = getattr(root, "_subcommands_action", None)
-    if action is None or subcommand is None:
+    parsers = subcommand_parsers(root)
+    if parsers is None or subcommand is None:
         return None
-    return action._name_parser_map.get(subcommand)
+    return parsers.get(subcommand)
 
 
 def _check_root(sources: Sources, parser: Any, checker: Any) -> list[Problem]:
     from jsonargparse import ActionConfigFile
-    from jsonargparse._typehints import ActionTypeHint
 
     actions: dict[str, Any] = {}
-    for action in parser._actions:
-        if isinstance(action, ActionTypeHint) and not action.dest.endswith(".help"):
+    for action in parser_actions(parser):
+        if is_typehint_action(action) and not action.dest.endswith(".help"):
             actions[action.dest] = action
     meta = {"config", "print_config", "help", "__path__"} | {
-        a.dest for a in parser._actions if isinstance(a, ActionConfigFile)
+        a.dest for a in parser_actions(parser) if isinstance(a, ActionConfigFile)
     }
     problems: list[Problem] = []
 
@@ -110,7 +116,7 @@ def _check_root(sources: Sources, parser: Any, checker: Any) -> list[Problem]:
             action = actions.get(key)
             if action is not None:
                 default = getattr(action.default, "class_path", None) if action.default is not None else None
-                problems.extend(checker.check(value, action._typehint, key, default_class=default))
+                problems.extend(checker.check(value, action_typehint(action), key, default_class=default))
                 continue
             children = [d[len(key) + 1 :] for d in actions if d.startswith(key + ".")]
             if children:
@@ -197,8 +203,7 @@ def building(parser: Any, config: Any, subcommand: str | None) -> Iterator[None]
             failures.append((class_type, error))
             raise
 
-    instantiators = parser._instantiators if parser._instantiators is not None else {}
-    parser._instantiators = instantiators
+    instantiators = parser_instantiators(parser)
     instantiators[(object, True)] = record
     try:
         yield

@@ -1,4 +1,4 @@
-"""Checks made before the parser imports anything: the subcommand, the place of --config, the allowlist.
+"""Checks made before the parser imports anything: the subcommand, the place of --config, the allowlist, the library versions.
 
 The class paths stored in a ``--ckpt_path`` checkpoint are checked by :func:`checkpoint_problems`, given
 the stored config by :mod:`lightcli.cli` (which reads the checkpoint once; this package never imports torch).
@@ -12,8 +12,9 @@ from lightcli.config.allowlist import allowed_prefixes, import_paths, refused
 from lightcli.config.commands import SUBCOMMANDS
 from lightcli.config.problems import ConfigError, Problem, suggest
 from lightcli.config.sources import COMMAND_LINE, load_file, read_sources
+from lightcli.upstream.versions import unchecked_versions
 
-__all__ = ["checkpoint_problems", "preflight"]
+__all__ = ["checkpoint_problems", "preflight", "version_problems"]
 
 
 # -- before parsing ---------------------------------------------------------------------------------------
@@ -92,3 +93,16 @@ def _top_level_config(before: list[str]) -> bool:
     paths += [before[i + 1] for i, a in enumerate(before[:-1]) if a in ("--config", "-c")]
     contents = [load_file(p)[0] for p in paths]
     return bool(contents) and all(isinstance(c, dict) and any(k in c for k in SUBCOMMANDS) for c in contents)
+
+
+def version_problems() -> list[Problem]:
+    """One problem for each installed library outside the versions lightcli was checked on (see lightcli.upstream)."""
+    return [
+        Problem(
+            name,
+            f"a version {checked} (the versions lightcli was checked on)",
+            installed,
+            f"Install one: pip install '{name}{checked}'.",
+        )
+        for name, installed, checked in unchecked_versions()
+    ]

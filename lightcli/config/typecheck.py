@@ -19,6 +19,7 @@ from lightcli.config.classpaths import example_class, is_subclass, resolve_class
 from lightcli.config.problems import ConfigError, Problem, describe_type, describe_value, suggest, type_name
 from lightcli.config.shapes import fix_for, leaf, shape_matches
 from lightcli.config.sources import Sources
+from lightcli.upstream.jsonargparse import path_mode
 
 __all__ = ["Checker", "resolve_class"]
 
@@ -113,7 +114,7 @@ class Checker:
         return [] if ok else [self._mismatch(value, hint, key)]
 
     def _path(self, value: Any, hint: Any, key: str) -> list[Problem]:
-        mode = getattr(hint, "_mode", "")
+        mode = path_mode(hint)
         what = "an existing directory" if "d" in mode.lower() else "a file path"
         if "r" in mode and "f" in mode:
             what = "an existing readable file"

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.core.mixins.hparams_mixin import _given_hyperparameters
 from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
@@ -23,6 +22,7 @@ from lightcli.core.optim import ParamGroup, build_optimizer, build_param_groups
 from lightcli.core.parts import DataLoaders, Metrics, MetricsArg, Mode, Scheduler
 from lightcli.core.required import criterion_required, loader_required, monitor_required, optimizer_required
 from lightcli.core.weights import Weights, load_and_report
+from lightcli.upstream.lightning_core import attached_trainer, built_from_config
 
 __all__ = ["DataLoaders", "Metrics", "Mode", "Scheduler", "System"]
 
@@ -84,7 +84,7 @@ class System(pl.LightningModule):
         param_groups: list[ParamGroup] | None = None,
     ) -> None:
         super().__init__()
-        if _given_hyperparameters.get() is not None:
+        if built_from_config():
             # built from a config: the hyperparameters are that config, so load_from_checkpoint can rebuild it
             self.save_hyperparameters()
         self.model = model
@@ -267,7 +267,7 @@ class System(pl.LightningModule):
     # -- logging -------------------------------------------------------------------------------------
 
     def _is_log_step(self) -> bool:
-        trainer = self._trainer
+        trainer = attached_trainer(self)
         if trainer is None or not trainer.loggers or trainer.sanity_checking:
             return False
         every: int = getattr(trainer, "log_every_n_steps", 50)  # set by Lightning's logger connector

@@ -54,7 +54,7 @@ class _CheckCLI(LightCLI):
             raise ConfigError(problems)
         self._report.extend(lines)
 
-    def _run_subcommand(self, subcommand: str) -> None:
+    def run_subcommand(self, subcommand: str) -> None:
         """Runs nothing."""
 
 

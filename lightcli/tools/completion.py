@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lightcli.upstream.jsonargparse import parser_actions
+
 __all__ = ["completion_data", "main", "script"]
 
 _FILE_OPTIONS = ("--config", "-c", "--ckpt_path", "--space", "--dir", "-o", "--output", "--project")
@@ -114,7 +116,7 @@ def completion_data(subcommands: list[str] | None = None) -> dict[str, Any]:
     options: dict[str, list[str]] = {}
     values: dict[str, list[str]] = {f"--{k}": v for k, v in walker.values.items()}
     for name in subcommands or list(SUBCOMMANDS):
-        own = [a.dest for a in build_parser(name)._actions if a.dest and not a.dest.endswith(".help")]
+        own = [a.dest for a in parser_actions(build_parser(name)) if a.dest and not a.dest.endswith(".help")]
         tops = {d.split(".")[0] for d in own}
         keys = [k for k in fit_options if k.split(".")[0] in tops]
         keys += [d for d in own if d not in keys and d not in ("help", "config", "print_config")]
@@ -126,7 +128,7 @@ def completion_data(subcommands: list[str] | None = None) -> dict[str, Any]:
             import importlib
 
             parser: argparse.ArgumentParser = importlib.import_module(module)._parser()
-            for action in parser._actions:
+            for action in parser_actions(parser):
                 if action.help != argparse.SUPPRESS:
                     tool_options += [o for o in action.option_strings if o.startswith("--")]
                 if action.choices:

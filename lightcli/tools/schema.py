@@ -22,6 +22,7 @@ from lightcli.config import hints
 from lightcli.config.commands import SUBCOMMANDS
 from lightcli.tools.classes import LIBRARY_MODULES, collect_classes, lightcli_modules, project_modules
 from lightcli.tools.schematypes import SchemaBuilder
+from lightcli.upstream.jsonargparse import action_typehint, has_typehint, parser_actions
 
 __all__ = ["build_schema", "main"]
 
@@ -44,7 +45,7 @@ def _default_class(default: Any) -> type | None:
 
 
 def _action_schema(builder: SchemaBuilder, action: Any) -> dict[str, Any]:
-    typehint = action._typehint
+    typehint = action_typehint(action)
     default_cls = _default_class(action.default)
     schema: dict[str, Any]
     if default_cls is not None:
@@ -72,8 +73,8 @@ def build_schema(subcommand: str = "fit", modules: list[str] | None = None) -> d
     classes, problems = collect_classes([*LIBRARY_MODULES, *lightcli_modules()], modules)
     builder = SchemaBuilder(classes)
     root: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
-    for action in parser._actions:
-        if not hasattr(action, "_typehint") or "Help" in type(action).__name__:
+    for action in parser_actions(parser):
+        if not has_typehint(action) or "Help" in type(action).__name__:
             continue
         node = root
         *groups, name = action.dest.split(".")

@@ -1,5 +1,29 @@
-"""Parse time: configs with many class_path entries parse and build in time linear in their number.
+"""jsonargparse internals used by lightcli, in one place (no torch, no Lightning: lightcli.config imports it).
 
+Private names used (``tests/test_upstream.py`` fails when one of them changes; outside the checked
+versions, :mod:`lightcli.upstream.versions` refuses to run):
+
+========================================  =========================================  ===============  ==============================
+name                                      where upstream                             checked on       lightcli function (used by)
+========================================  =========================================  ===============  ==============================
+``ActionTypeHint``                        ``jsonargparse/_typehints.py``             4.51.0 - 4.53.0  :func:`is_typehint_action` (explain)
+``ActionTypeHint._typehint``              ``jsonargparse/_typehints.py``             4.51.0 - 4.53.0  :func:`action_typehint`, :func:`has_typehint`
+                                                                                                      (explain, schema)
+``ActionTypeHint.add_sub_defaults``       ``jsonargparse/_typehints.py``             4.51.0 - 4.53.0  :func:`install` (``_once_per_pass``)
+``_typehints.sub_defaults``               ``jsonargparse/_typehints.py``             4.51.0 - 4.53.0  :func:`install` (``_once_per_pass``)
+``_typehints.deepcopy``                   ``jsonargparse/_typehints.py``             4.51.0 - 4.53.0  :func:`install` (``_deepcopy``)
+``get_signature_parameters``              ``jsonargparse/_parameter_resolvers.py``   4.51.0 - 4.53.0  :func:`signature_parameters`
+                                                                                                      (typecheck, schema)
+``ArgumentParser._actions``               ``argparse`` (jsonargparse inherits it)    4.51.0 - 4.53.0  :func:`parser_actions`
+                                                                                                      (explain, schema, completion)
+``ArgumentParser._subcommands_action``    ``jsonargparse/_core.py``                  4.51.0 - 4.53.0  :func:`subcommand_parsers`
+``._name_parser_map``                     ``argparse._SubParsersAction``                              (explain, classes)
+``ArgumentParser._instantiators``         ``jsonargparse/_core.py``, from 4.49       4.51.0 - 4.53.0  :func:`parser_instantiators` (explain)
+                                          ``jsonargparse/_deprecated.py``
+``path_type(mode)._mode``                 ``jsonargparse/typing.py``                 4.51.0 - 4.53.0  :func:`path_mode` (typecheck)
+========================================  =========================================  ===============  ==============================
+
+Parse time: configs with many class_path entries parse and build in time linear in their number.
 Two parts, both used by :class:`lightcli.cli.LightCLI`:
 
 - :func:`install`: two targeted fixes for jsonargparse 4.x (below, and ``_once_per_pass``).
@@ -37,7 +61,19 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["install", "installed", "read_config_files_with"]
+__all__ = [
+    "action_typehint",
+    "has_typehint",
+    "install",
+    "installed",
+    "is_typehint_action",
+    "parser_actions",
+    "parser_instantiators",
+    "path_mode",
+    "read_config_files_with",
+    "signature_parameters",
+    "subcommand_parsers",
+]
 
 _SHARED_KEYS = ("prev_val", "orig_val")
 _ADAPT_KWARGS_KEYS = frozenset(
@@ -141,3 +177,60 @@ def read_config_files_with(reader: Callable[[str], str] | None) -> bool:
         return False
     _reading["reader"] = reader
     return True
+
+
+# -- reading parsers -----------------------------------------------------------------------------------
+
+
+def parser_actions(parser: Any) -> list[Any]:
+    """The actions of a parser (argparse's ``_actions``: a jsonargparse or a plain argparse parser)."""
+    return list(parser._actions)
+
+
+def is_typehint_action(action: Any) -> bool:
+    """Whether an action holds a type hint (jsonargparse's ``ActionTypeHint``)."""
+    from jsonargparse._typehints import ActionTypeHint
+
+    return isinstance(action, ActionTypeHint)
+
+
+def has_typehint(action: Any) -> bool:
+    """Whether an action carries a type hint of its own (any action with jsonargparse's ``_typehint``)."""
+    return hasattr(action, "_typehint")
+
+
+def action_typehint(action: Any) -> Any:
+    """The type hint an ``ActionTypeHint`` checks its values against."""
+    return action._typehint
+
+
+def subcommand_parsers(parser: Any) -> dict[str, Any] | None:
+    """The parsers of a parser's subcommands by name, or None when it has no subcommands."""
+    action = getattr(parser, "_subcommands_action", None)
+    return None if action is None else action._name_parser_map
+
+
+def parser_instantiators(parser: Any) -> dict[Any, Any]:
+    """The instantiators of a parser (``(class, subclasses) -> callable``), created empty when it has none.
+
+    The dict is the parser's own: an entry added to it is used by ``instantiate_classes`` until removed.
+    """
+    if parser._instantiators is None:
+        parser._instantiators = {}
+    return parser._instantiators
+
+
+def signature_parameters(cls: Any, logger: Any = True) -> list[Any]:
+    """The parameters jsonargparse resolves for a class (following ``**kwargs`` into its parents).
+
+    Raises:
+        Exception: Whatever jsonargparse's resolver raises for a class it cannot read.
+    """
+    from jsonargparse._parameter_resolvers import get_signature_parameters
+
+    return list(get_signature_parameters(cls, None, logger=logger))
+
+
+def path_mode(hint: Any) -> str:
+    """The mode of a jsonargparse path type (``"fr"`` for ``Path_fr``), empty when it has none."""
+    return str(getattr(hint, "_mode", ""))
