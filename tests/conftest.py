@@ -10,11 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 import yaml
 
 from lightcli.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
+
+# the tests train tiny models, fastest on one thread; the fast tier runs two workers on two cores (pytest -n 2)
+torch.set_num_threads(1)
 
 
 def loader(dataset: str, batch_size: int = 64, shuffle: bool = False, **dataset_args: Any) -> dict[str, Any]:

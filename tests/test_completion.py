@@ -13,6 +13,8 @@ import pytest
 from conftest import subprocess_env
 from lightcli.cli import main
 
+pytestmark = pytest.mark.slow  # real bash and zsh sessions driving the generated scripts
+
 needs_zsh = pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
 
 

@@ -18,7 +18,7 @@ PACKAGE = REPO / "lightcli"
 # layer -> the lightcli layers it may import (itself included); a layer is a folder or a top-level module
 ALLOWED: dict[str, set[str]] = {
     "upstream": {"upstream"},
-    "config": {"config", "upstream.jsonargparse"},
+    "config": {"config", "upstream.jsonargparse", "upstream.versions"},
     "core": {"core", "config", "upstream"},
     "run": {"run", "config", "upstream"},
     "commands": {"commands", "config", "run.quiet"},
