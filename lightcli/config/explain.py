@@ -26,7 +26,7 @@ from lightcli.config.problems import (
     ConfigError,
     Problem,
     describe_value,
-    first_line,
+    raised,
     suggest,
     type_name,
 )
@@ -214,17 +214,11 @@ def building(parser: Any, config: Any, subcommand: str | None) -> Iterator[None]
         if own is not None:  # lightcli's own components already name their key: pass the message on as it is
             raise own from None
         if not failures:
-            raise ConfigError(
-                Problem("system", "the system to build", f"{type(error).__name__}: {first_line(error)}", _TRACEBACK_FIX)
-            ) from error
+            raise ConfigError(Problem("system", "the system to build", raised(error), _TRACEBACK_FIX)) from error
         cls, original = failures[0]
         tree = config[subcommand] if subcommand and subcommand in config else config
         key = _component_key(tree, cls) or type_name(cls)
-        raise ConfigError(
-            Problem(
-                key, f"{type_name(cls)} to build", f"{type(original).__name__}: {first_line(original)}", _TRACEBACK_FIX
-            )
-        ) from original
+        raise ConfigError(Problem(key, f"{type_name(cls)} to build", raised(original), _TRACEBACK_FIX)) from original
     finally:
         instantiators.pop((object, True), None)
 
@@ -252,9 +246,7 @@ def naming(key: str, what: str) -> Iterator[None]:
         raise
     except Exception as error:
         fix = f"Check the {key} settings ({TRACEBACK_ENV_VAR}=1 shows the traceback)."
-        raise ConfigError(
-            Problem(key, f"{what} that builds", f"{type(error).__name__}: {first_line(error)}", fix)
-        ) from error
+        raise ConfigError(Problem(key, f"{what} that builds", raised(error), fix)) from error
 
 
 def _component_key(tree: Any, cls: type) -> str | None:

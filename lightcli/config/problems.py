@@ -20,6 +20,7 @@ __all__ = [
     "describe_type",
     "describe_value",
     "first_line",
+    "raised",
     "suggest",
 ]
 
@@ -193,3 +194,8 @@ def first_line(error: BaseException) -> str:
     """The first line of an exception's message, without closing punctuation."""
     text = str(error).strip()
     return text.splitlines()[0].rstrip(".!") if text else "(no message)"
+
+
+def raised(error: BaseException) -> str:
+    """``RuntimeError: <first line of the message>``: what a call that raised gave back, as a problem's ``got``."""
+    return f"{type(error).__name__}: {first_line(error)}"

@@ -10,10 +10,9 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lightcli.config.classpaths import resolve_class
 from lightcli.config.commands import MODES
-from lightcli.config.problems import TRACEBACK_ENV_VAR, ConfigError, Problem
+from lightcli.config.problems import TRACEBACK_ENV_VAR, ConfigError, Problem, raised
 from lightcli.core.optim import build_optimizer
 from lightcli.core.required import criterion_required, loader_required, monitor_required, optimizer_required
-from lightcli.core.steps import raised
 from lightcli.core.system import System
 
 __all__ = ["check_optimizers", "static_problems"]

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from lightcli.config.problems import ConfigError, Problem, first_line
+from lightcli.config.problems import ConfigError, Problem, raised
 
 __all__ = [
     "PASSED_ON",
@@ -22,7 +22,6 @@ __all__ = [
     "metric_failed",
     "metrics_adapter_failed",
     "metrics_failed",
-    "raised",
 ]
 
 PASSED_ON: tuple[type[BaseException], ...] = (ConfigError, torch.OutOfMemoryError)
@@ -44,11 +43,6 @@ def describe(value: Any) -> str:
     if value is None:
         return "None"
     return type(value).__name__
-
-
-def raised(error: BaseException) -> str:
-    """``RuntimeError: <first line of the message>``: what a call that raised gave back."""
-    return f"{type(error).__name__}: {first_line(error)}"
 
 
 def _adapter(error: BaseException, key: str, expected: str, fix: str) -> ConfigError:

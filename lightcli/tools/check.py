@@ -17,9 +17,9 @@ import torch
 from lightcli.cli import LightCLI
 from lightcli.config.commands import MODES, SUBCOMMANDS
 from lightcli.config.explain import building, run_reported
-from lightcli.config.problems import ConfigError, Problem, suggest
+from lightcli.config.problems import ConfigError, Problem, raised, suggest
 from lightcli.core.rules import check_optimizers, static_problems
-from lightcli.core.steps import describe, metric_failed, raised
+from lightcli.core.steps import describe, metric_failed
 
 __all__ = ["main", "push_batches"]
 
