@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from lightcli.upstream.lightning_core import CLASS_PATH_KEY, INSTANTIATOR_KEY
+
 __all__ = ["StoredCheckpoint", "forget", "read_checkpoint", "stored_system_config"]
 
 _MAX_FILES = 8
@@ -70,8 +72,8 @@ def _summary(path: str, checkpoint: Any) -> StoredCheckpoint:
     if not isinstance(checkpoint, dict):
         return StoredCheckpoint(path)
     hparams = dict(checkpoint.get("hyper_parameters") or {})
-    hparams.pop("_instantiator", None)
-    class_path = hparams.pop("_class_path", None)
+    hparams.pop(INSTANTIATOR_KEY, None)
+    class_path = hparams.pop(CLASS_PATH_KEY, None)
     config = {"class_path": class_path, "init_args": hparams} if class_path is not None else None
     progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
     done = int(progress.get("current", {}).get("processed", 0))

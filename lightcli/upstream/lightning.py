@@ -40,18 +40,11 @@ from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, _InstantiatorFn
 
 __all__ = [
-    "CLASS_PATH_KEY",
-    "INSTANTIATOR_KEY",
     "CLIBase",
     "SectionInstantiator",
     "parsers_only",
     "section_dump",
 ]
-
-CLASS_PATH_KEY = "_class_path"
-"""The hyperparameter under which LightningCLI's instantiator stores a module's class_path."""
-INSTANTIATOR_KEY = "_instantiator"
-"""The hyperparameter under which Lightning stores the function that rebuilds a module from its hyperparameters."""
 
 
 class CLIBase(LightningCLI):

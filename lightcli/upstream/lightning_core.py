@@ -8,6 +8,7 @@ name                                       where upstream                       
 =========================================  ==================================================  =============  =========================
 ``_given_hyperparameters`` (a ContextVar)  ``pytorch_lightning/core/mixins/hparams_mixin.py``  2.5.5 - 2.6.6  :func:`built_from_config`
 ``LightningModule._trainer``               ``pytorch_lightning/core/module.py``                2.5.5 - 2.6.6  :func:`attached_trainer`
+``"_class_path"``, ``"_instantiator"``       hyperparameter keys of ``pytorch_lightning/cli.py``  2.5.5 - 2.6.6  :data:`CLASS_PATH_KEY` ...
 =========================================  ==================================================  =============  =========================
 """
 
@@ -16,7 +17,12 @@ from __future__ import annotations
 from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.core.mixins.hparams_mixin import _given_hyperparameters
 
-__all__ = ["attached_trainer", "built_from_config"]
+__all__ = ["CLASS_PATH_KEY", "INSTANTIATOR_KEY", "attached_trainer", "built_from_config"]
+
+CLASS_PATH_KEY = "_class_path"
+"""The hyperparameter under which LightningCLI's instantiator stores a module's class_path."""
+INSTANTIATOR_KEY = "_instantiator"
+"""The hyperparameter under which Lightning stores the function that rebuilds a module from its hyperparameters."""
 
 
 def built_from_config() -> bool:
