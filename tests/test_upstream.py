@@ -165,9 +165,9 @@ def test_the_instantiator_takes_the_applied_links() -> None:
 
 
 def test_the_keys_of_the_stored_hyperparameters() -> None:
-    assert f'"{upstream_lightning.CLASS_PATH_KEY}"' in inspect.getsource(_InstantiatorFn.__call__)
+    assert f'"{lightning_core.CLASS_PATH_KEY}"' in inspect.getsource(_InstantiatorFn.__call__)
     with _given_hyperparameters_context(hparams={}, instantiator="module.build"):
-        assert _given_hyperparameters.get()[upstream_lightning.INSTANTIATOR_KEY] == "module.build"
+        assert _given_hyperparameters.get()[lightning_core.INSTANTIATOR_KEY] == "module.build"
 
 
 class Recording(LightCLI):

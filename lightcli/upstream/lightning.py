@@ -18,8 +18,8 @@ name                                                checked on       lightcli na
 ``LightningCLI._dump_config`` (keeps a             2.5.5 - 2.6.6    :class:`SectionInstantiator`
 ``config_dump`` already set)
 ``_InstantiatorFn`` (``applied_instantiation_links``)  2.5.5 - 2.6.6  :class:`SectionInstantiator`
-``"_class_path"``, ``"_instantiator"`` (the keys    2.5.5 - 2.6.6    :data:`CLASS_PATH_KEY`, :data:`INSTANTIATOR_KEY`
-of the stored hyperparameters)
+``"_class_path"``, ``"_instantiator"`` (the keys    2.5.5 - 2.6.6    ``lightning_core.CLASS_PATH_KEY``,
+of the stored hyperparameters)                                      ``lightning_core.INSTANTIATOR_KEY``
 ==================================================  ===============  ======================================
 
 The System's own Lightning internals are in :mod:`lightcli.upstream.lightning_core` (this module
