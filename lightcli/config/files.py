@@ -13,30 +13,59 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
-__all__ = ["forget", "read_bytes", "read_text"]
+__all__ = ["ReadOnce", "forget", "read_bytes", "read_text"]
 
-_MAX_FILES = 64
-_cache: dict[tuple[int, int], tuple[tuple[int, int], bytes]] = {}
+T = TypeVar("T")
 
 
-def read_bytes(path: str | os.PathLike[str]) -> bytes:
-    """The content of a file, opened once while it stays unchanged (per process).
+class ReadOnce(Generic[T]):
+    """What ``read(path)`` made of a file, kept per process while the file stays unchanged.
 
-    Raises:
-        OSError: The file cannot be read (as ``open`` raises it).
+    A file is known by its device and inode (two paths to one file are one file) and is unchanged while its
+    modification time and size stay the same; at most ``most`` files are kept (the oldest goes first).
+
+    Args:
+        read: Reads a file (given as text) into what is kept.
+        most: How many files are kept at the most.
     """
-    stat = os.stat(path)
-    key, stamp = (stat.st_dev, stat.st_ino), (stat.st_mtime_ns, stat.st_size)
-    kept = _cache.get(key)
-    if kept is not None and kept[0] == stamp:
-        return kept[1]
+
+    def __init__(self, read: Callable[[str], T], most: int) -> None:
+        self._read = read
+        self._most = most
+        self._kept: dict[tuple[int, int], tuple[tuple[int, int], T]] = {}
+
+    def __call__(self, path: str | os.PathLike[str]) -> T:
+        """What ``read`` made of ``path``, read now unless the file is kept unchanged.
+
+        Raises:
+            OSError: The file cannot be read (and whatever ``read`` raises).
+        """
+        stat = os.stat(path)
+        key, stamp = (stat.st_dev, stat.st_ino), (stat.st_mtime_ns, stat.st_size)
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] == stamp:
+            return kept[1]
+        made = self._read(os.fspath(path))
+        if len(self._kept) >= self._most:
+            self._kept.pop(next(iter(self._kept)))
+        self._kept[key] = (stamp, made)
+        return made
+
+    def forget(self) -> None:
+        """Drops every kept file: the next reads read the files again."""
+        self._kept.clear()
+
+
+def _content(path: str) -> bytes:
     with open(path, "rb") as file:
-        content = file.read()
-    if len(_cache) >= _MAX_FILES:
-        _cache.pop(next(iter(_cache)))
-    _cache[key] = (stamp, content)
-    return content
+        return file.read()
+
+
+read_bytes: ReadOnce[bytes] = ReadOnce(_content, most=64)
+"""The bytes of a config file, opened once while it stays unchanged (per process)."""
 
 
 def read_text(path: str | os.PathLike[str], encoding: str | None = None, errors: str | None = None) -> str:
@@ -50,4 +79,4 @@ def read_text(path: str | os.PathLike[str], encoding: str | None = None, errors:
 
 def forget() -> None:
     """Drops every kept file: the next reads open the files again (done when a command starts)."""
-    _cache.clear()
+    read_bytes.forget()

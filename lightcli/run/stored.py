@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from lightcli.config.files import ReadOnce
 from lightcli.upstream.lightning_core import CLASS_PATH_KEY, INSTANTIATOR_KEY
 
 __all__ = ["StoredCheckpoint", "forget", "read_checkpoint", "stored_system_config"]
@@ -46,9 +47,6 @@ class StoredCheckpoint:
         return self.epoch, self.global_step, self.mid_epoch
 
 
-_cache: dict[tuple[int, int], tuple[tuple[int, int], StoredCheckpoint]] = {}
-
-
 def read_checkpoint(path: str | os.PathLike[str]) -> StoredCheckpoint:
     """The summary of a checkpoint file, loaded once while the file stays unchanged (per process).
 
@@ -56,16 +54,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> StoredCheckpoint:
         OSError: The file cannot be read.
         pickle.UnpicklingError: The file is not a checkpoint loadable without unpickling code.
     """
-    stat = os.stat(path)
-    key, stamp = (stat.st_dev, stat.st_ino), (stat.st_mtime_ns, stat.st_size)
-    kept = _cache.get(key)
-    if kept is not None and kept[0] == stamp:
-        return kept[1]
-    summary = _summary(str(path), torch.load(path, map_location="cpu", weights_only=True, mmap=True))
-    if len(_cache) >= _MAX_FILES:
-        _cache.pop(next(iter(_cache)))
-    _cache[key] = (stamp, summary)
-    return summary
+    return _checkpoints(path)
 
 
 def _summary(path: str, checkpoint: Any) -> StoredCheckpoint:
@@ -95,6 +84,13 @@ def stored_system_config(ckpt_path: str | os.PathLike[str] | None) -> dict[str, 
     return read_checkpoint(ckpt_path).system_config
 
 
+def _load(path: str) -> StoredCheckpoint:
+    return _summary(path, torch.load(path, map_location="cpu", weights_only=True, mmap=True))
+
+
+_checkpoints: ReadOnce[StoredCheckpoint] = ReadOnce(_load, most=_MAX_FILES)
+
+
 def forget() -> None:
     """Drops every kept summary: the next question about a checkpoint loads it again."""
-    _cache.clear()
+    _checkpoints.forget()
