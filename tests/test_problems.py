@@ -125,6 +125,34 @@ def test_a_failing_step_names_the_component_and_what_it_was_given() -> None:
     assert [p.key for p in problems] == ["system.criterion"]
 
 
+class _FailsLater(torch.nn.Module):
+    """A model whose own code fails on the third call: a bug of the model, not a misfit of the parts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 2)
+        self.calls = 0
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == 3:
+            raise ValueError("a bug in my model")
+        return self.linear(input)
+
+
+def test_after_a_good_step_a_failure_is_the_parts_own_exception() -> None:
+    batch = (torch.ones(8, 4), torch.zeros(8, dtype=torch.long))
+    system = System(_FailsLater(), criterion=torch.nn.CrossEntropyLoss())
+    system.shared_step(batch, "val")
+    system.shared_step(batch, "val")
+    with pytest.raises(ValueError, match="a bug in my model"):  # not "expected a model that takes ..."
+        system.shared_step(batch, "val")
+    fresh = System(_FailsLater(), criterion=lambda pred, target: pred.sum() / 0 if target is None else target.foo)
+    (problem,) = _raised(lambda: fresh.shared_step(batch, "test"))  # the first step of a mode: named by its key
+    assert problem.key == "system.criterion"
+    assert problem.got == "AttributeError: 'Tensor' object has no attribute 'foo'"
+
+
 _ALLOWED = {
     ("config/problems.py", "ConfigError"): "the one error a user sees",
     ("config/explain.py", "ParseFailure"): "internal: the parser's rejection, explained into a ConfigError",

@@ -115,6 +115,7 @@ class System(pl.LightningModule):
         self._loss_counts: dict[str, int] = {}
         self._last_loss: torch.Tensor | None = None
         self._problems: list[Problem] | None = None  # recording instead of raising (collecting_problems)
+        self._proven: set[str] = set()  # the modes that ran a step without failing
 
     def forward(self, input: Any) -> Any:
         """Runs the model, passing ``epoch`` and ``step`` when its forward accepts them."""
@@ -142,13 +143,16 @@ class System(pl.LightningModule):
             None in predict) and ``metrics`` (this batch's metric values when computed, else None).
 
         Raises:
-            ConfigError: naming the part that failed (the batch adapter, the model or inferer, the
-                criterion adapter, the criterion, the metrics adapter or a metric) and what it was given.
+            ConfigError: on the first step of a mode, naming the part that failed (the batch adapter, the
+                model or inferer, the criterion adapter, the criterion, the metrics adapter or a metric) and
+                what it was given: the parts do not fit together. Once a step of the mode has run, a failure
+                is the code of a part failing on some data, and its own exception is raised as it is.
         """
         adapters = getattr(self.adapters, mode)
         try:
             input, target, identifier = adapters.batch(batch)
         except Exception as error:
+            self._pass_on(mode, error)
             raise steps.batch_failed(error, mode, batch) from error
         inferer = mode != "train" and self.inferer is not None
         try:
@@ -156,6 +160,7 @@ class System(pl.LightningModule):
         except steps.PASSED_ON:
             raise
         except Exception as error:
+            self._pass_on(mode, error)
             raise steps.forward_failed(error, mode, input, inferer) from error
         loss: torch.Tensor | None = None
         step_metrics: dict[str, torch.Tensor] | None = None
@@ -163,6 +168,8 @@ class System(pl.LightningModule):
             loss = self._loss(mode, adapters, input, target, pred)
             step_metrics = self._update_metrics(mode, adapters, input, target, pred)
         logged_input, logged_target, logged_pred = adapters.logging(input, _detach(target), _detach(pred))
+        if self._problems is None:
+            self._proven.add(mode)
         return {
             "identifier": identifier,
             "input": logged_input,
@@ -198,6 +205,11 @@ class System(pl.LightningModule):
         finally:
             self._problems = None
 
+    def _pass_on(self, mode: str, cause: BaseException) -> None:
+        """Raises ``cause`` as it is when a step of ``mode`` has run before (then it is not a misfit of the parts)."""
+        if mode in self._proven:
+            raise cause
+
     def _failed(self, error: ConfigError, cause: BaseException) -> None:
         if self._problems is None:
             raise error from cause
@@ -211,6 +223,7 @@ class System(pl.LightningModule):
         try:
             args, kwargs = adapters.criterion.arguments(input, target, pred)
         except Exception as error:
+            self._pass_on(mode, error)
             self._failed(steps.criterion_adapter_failed(error, mode), error)
             return None
         try:
@@ -218,6 +231,7 @@ class System(pl.LightningModule):
         except steps.PASSED_ON:
             raise
         except Exception as error:
+            self._pass_on(mode, error)
             self._failed(steps.criterion_failed(error, mode, pred, target), error)
             return None
         losses = value if isinstance(value, dict) else {"loss": value}
@@ -250,6 +264,7 @@ class System(pl.LightningModule):
         try:
             args, kwargs = adapters.metrics.arguments(input, _detach(target), _detach(pred))
         except Exception as error:
+            self._pass_on(mode, error)
             self._failed(steps.metrics_adapter_failed(error, mode), error)
             return None
         try:
@@ -259,9 +274,9 @@ class System(pl.LightningModule):
                 return values
             collection.update(*args, **kwargs)
         except Exception as error:
-            self._failed(
-                steps.metrics_failed(error, mode, collection.items(keep_base=True), (args, kwargs), pred, target), error
-            )
+            self._pass_on(mode, error)
+            items = collection.items(keep_base=True)
+            self._failed(steps.metrics_failed(error, mode, items, (args, kwargs), pred, target), error)
         return None
 
     # -- logging -------------------------------------------------------------------------------------
