@@ -135,6 +135,7 @@ PRIVATE_METHODS = {
     "_get": ["self", "config", "key", "default"],
     "_run_subcommand": ["self", "subcommand"],
     "_dump_config": ["self"],
+    "_setup_parser_kwargs": ["self", "parser_kwargs"],
 }
 
 
@@ -148,6 +149,27 @@ def test_lightning_cli_has_the_private_method(name: str) -> None:
 @pytest.mark.parametrize("hook", ["_parse_ckpt_path", "_add_instantiators", "_run_subcommand"])
 def test_lightning_cli_init_calls_the_hook(hook: str) -> None:
     assert f"self.{hook}(" in inspect.getsource(LightningCLI.__init__)
+
+
+def test_lightning_cli_init_sets_what_parsers_only_sets_before_building_the_parsers() -> None:
+    source = inspect.getsource(LightningCLI.__init__)
+    for attribute in (
+        "save_config_callback",
+        "save_config_kwargs",
+        "trainer_class",
+        "trainer_defaults",
+        "seed_everything_default",
+        "parser_kwargs",
+        "auto_configure_optimizers",
+        "model_class",
+        "_model_class",
+        "subclass_mode_model",
+        "datamodule_class",
+        "_datamodule_class",
+        "subclass_mode_data",
+    ):
+        assert f"self.{attribute} =" in source, f"LightningCLI.__init__ no longer sets {attribute}: see parsers_only"
+    assert "self.setup_parser(" in source
 
 
 def test_lightning_cli_keeps_the_subcommand_parsers_in_a_dict() -> None:

@@ -20,6 +20,9 @@ name                                                checked on       lightcli na
 ``_InstantiatorFn`` (``applied_instantiation_links``)  2.5.5 - 2.6.6  :class:`SectionInstantiator`
 ``"_class_path"``, ``"_instantiator"`` (the keys    2.5.5 - 2.6.6    ``lightning_core.CLASS_PATH_KEY``,
 of the stored hyperparameters)                                      ``lightning_core.INSTANTIATOR_KEY``
+``LightningCLI._setup_parser_kwargs``,              2.5.5 - 2.6.6    :func:`parsers_only`
+``_model_class``, ``_datamodule_class`` (what
+``__init__`` sets before ``setup_parser``)
 ==================================================  ===============  ======================================
 
 The System's own Lightning internals are in :mod:`lightcli.upstream.lightning_core` (this module
