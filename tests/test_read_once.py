@@ -91,11 +91,9 @@ class Loads:
 
 
 @pytest.fixture
-def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def folder(tiny_folder: Path) -> Path:
     """base.yaml (the tiny config without its model), trainer.yaml and model.yaml in the working directory."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    monkeypatch.delenv("LIGHTCLI_ALLOWED_MODULES", raising=False)
+    tmp_path = tiny_folder
     config = tiny_config(trainer={"limit_train_batches": 2, "limit_val_batches": 1, "limit_test_batches": 1})
     model = config["system"].pop("model")
     write_config(tmp_path / "base.yaml", config)

@@ -90,9 +90,8 @@ class System(pl.LightningModule):
         self.model = model
         load_and_report(model, weights)
         self.param_groups = param_groups or []
-        if (
-            self.param_groups
-        ):  # a prefix that matches nothing fails now (an unknown option: core.rules.check_optimizers)
+        if self.param_groups:
+            # a prefix that matches nothing fails now (an option the optimizer lacks: core.rules.check_optimizers)
             build_param_groups(model, self.param_groups)
         self.prebuilt_optimizers: tuple[Optimizer, Any] | None = None  # built by check_optimizers: used once
         self.criterion = criterion
