@@ -6,6 +6,7 @@ the stored config by :mod:`lightcli.cli` (which reads the checkpoint once; this 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from lightcli.config.allowlist import allowed_prefixes, import_paths, refused
@@ -63,11 +64,7 @@ def preflight(argv: list[str], subcommands: list[str]) -> None:
             ]
         )
     sources = read_sources(argv[position + 1 :])
-    problems = list(sources.problems)
-    for key, path in import_paths(sources.tree):
-        blocked = refused(path)
-        if blocked is not None:
-            problems.append(Problem(key, *blocked, origin=sources.origin(key)))
+    problems = [*sources.problems, *_outside_allowlist(sources.tree, "", sources.origin)]
     if problems:
         raise ConfigError(problems)
 
@@ -79,11 +76,16 @@ def checkpoint_problems(stored: dict[str, Any] | None, ckpt: str) -> list[Proble
     """
     if stored is None or allowed_prefixes() is None:
         return []
+    return _outside_allowlist(stored, "system", lambda key: f"the checkpoint {ckpt}")
+
+
+def _outside_allowlist(tree: Any, prefix: str, origin: Callable[[str], str | None]) -> list[Problem]:
+    """A problem for each import path in ``tree`` (its keys under ``prefix``) that the allowlist refuses."""
     problems = []
-    for key, path in import_paths(stored, "system"):
+    for key, path in import_paths(tree, prefix):
         blocked = refused(path)
         if blocked is not None:
-            problems.append(Problem(key, *blocked, origin=f"the checkpoint {ckpt}"))
+            problems.append(Problem(key, *blocked, origin=origin(key)))
     return problems
 
 
