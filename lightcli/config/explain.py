@@ -22,6 +22,7 @@ from lightcli.config.allowlist import import_paths
 from lightcli.config.classpaths import resolve_class
 from lightcli.config.preflight import preflight
 from lightcli.config.problems import (
+    CHECK_INIT_ARGS,
     TRACEBACK_ENV_VAR,
     ConfigError,
     Problem,
@@ -214,11 +215,11 @@ def building(parser: Any, config: Any, subcommand: str | None) -> Iterator[None]
         if own is not None:  # lightcli's own components already name their key: pass the message on as it is
             raise own from None
         if not failures:
-            raise ConfigError(Problem("system", "the system to build", raised(error), _TRACEBACK_FIX)) from error
+            raise ConfigError(Problem("system", "the system to build", raised(error), CHECK_INIT_ARGS)) from error
         cls, original = failures[0]
         tree = config[subcommand] if subcommand and subcommand in config else config
         key = _component_key(tree, cls) or type_name(cls)
-        raise ConfigError(Problem(key, f"{type_name(cls)} to build", raised(original), _TRACEBACK_FIX)) from original
+        raise ConfigError(Problem(key, f"{type_name(cls)} to build", raised(original), CHECK_INIT_ARGS)) from original
     finally:
         instantiators.pop((object, True), None)
 
@@ -232,9 +233,6 @@ def _own_error(error: BaseException | None) -> ConfigError | None:
         seen.add(id(error))
         error = error.__cause__ or error.__context__
     return None
-
-
-_TRACEBACK_FIX = f"Check its init_args ({TRACEBACK_ENV_VAR}=1 shows the traceback)."
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ from typing import Any
 from lightcli.config import hints
 
 __all__ = [
+    "CHECK_INIT_ARGS",
     "TRACEBACK_ENV_VAR",
     "ConfigError",
     "Problem",
@@ -26,6 +27,9 @@ __all__ = [
 
 TRACEBACK_ENV_VAR = "LIGHTCLI_TRACEBACK"
 """Set to 1 to see the Python traceback of a config error."""
+
+CHECK_INIT_ARGS = f"Check its init_args ({TRACEBACK_ENV_VAR}=1 shows the traceback)."
+"""The fix of a component that raised while it was built."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lightcli.config.classpaths import resolve_class
 from lightcli.config.commands import MODES
-from lightcli.config.problems import TRACEBACK_ENV_VAR, ConfigError, Problem, raised
+from lightcli.config.problems import CHECK_INIT_ARGS, ConfigError, Problem, raised
 from lightcli.core.optim import build_optimizer
 from lightcli.core.required import criterion_required, loader_required, monitor_required, optimizer_required
 from lightcli.core.system import System
@@ -86,7 +86,7 @@ def check_optimizers(system: Any, subcommand: str | None) -> None:
         return
     if type(system).configure_optimizers is not System.configure_optimizers or system.optimizer_factory is None:
         return
-    fix = f"Check its init_args ({TRACEBACK_ENV_VAR}=1 shows the traceback)."
+    fix = CHECK_INIT_ARGS
     factory = system.optimizer_factory
 
     def optimizer_factory(params: Any) -> Any:  # names the key of an optimizer that does not build
