@@ -31,15 +31,16 @@ from lightcli.run.checkpoints import (
     GracefulStop,
     RandomState,
     ResumeOverrides,
+    check_resume_rules,
     check_weights_fit,
     config_changes,
     use_atomic_checkpoints,
 )
 from lightcli.run.console import ProgressBar, metrics_table
 from lightcli.run.stored import forget as forget_checkpoints
-from lightcli.run.stored import stored_system_config
+from lightcli.run.stored import read_checkpoint, stored_system_config
 from lightcli.upstream.jsonargparse import install, read_config_files_with
-from lightcli.upstream.lightning import CLIBase, SectionInstantiator, parsers_only
+from lightcli.upstream.lightning import CLIBase, SectionInstantiator, parsers_only, section_dump
 
 __all__ = ["SUBCOMMANDS", "TOOLS", "LightCLI", "build_parser", "main", "run", "run_lightning"]
 
@@ -125,7 +126,7 @@ class LightCLI(CLIBase):
         self._requested = requested_subcommand(self._argv)
         self._resume_dir: Path | None = None
         self._run: runs.RunDirectory | None = None
-        self._changes: dict[str, tuple[Any, Any]] = {}
+        self._changes: dict[str, tuple[Any, Any]] | None = None  # set when a fit resumes a checkpoint
         # dataclass field docstrings are help text only, and reading them costs seconds: only for help
         set_parsing_settings(docstring_parse_attribute_docstrings=_prints_help(self._argv))
 
@@ -201,7 +202,21 @@ class LightCLI(CLIBase):
             self.config = self.parser.parse_args(self._with_stored_system(self._argv, stored))
         self.config[subcommand].ckpt_path = ckpt_path
         if stored is not None and subcommand == "fit":
-            self._changes = config_changes(stored, self.config[subcommand].system.as_dict())
+            self._changes = self._resume_changes(stored, str(ckpt_path))
+            check_resume_rules(str(ckpt_path), self._changes)
+
+    _RESUMED_SECTIONS = ("trainer", "data", "seed_everything")
+    """The sections besides ``system`` compared with the config a checkpoint stores (``run`` names the folder)."""
+
+    def _resume_changes(self, stored: dict[str, Any], ckpt_path: str) -> dict[str, tuple[Any, Any]]:
+        """``key -> (checkpoint's value, value in force)`` for every value a resumed fit changes, trainer included."""
+        current = self.config[self.config["subcommand"]]
+        others = None
+        stored_run = read_checkpoint(ckpt_path).run_config  # the whole config of a lightcli run, read once
+        if stored_run is not None:
+            now = section_dump(self, self._RESUMED_SECTIONS)  # only when resuming: one dump of these sections
+            others = ({k: stored_run.get(k) for k in now}, now)
+        return config_changes(stored, current.system.as_dict(), others)
 
     def _resolve_last(self, config: Namespace) -> str | None:
         files = config.get("config") or []
@@ -307,7 +322,7 @@ class LightCLI(CLIBase):
         for callback in getattr(self.trainer, "callbacks", []):  # set by Lightning at build time
             if isinstance(callback, Freezer):
                 callback.check(self.model)
-        if self._changes:
+        if self._changes is not None:  # resuming: the checkpoint's weights must fit the model built now
             check_weights_fit(self.model, self.config[self.subcommand].ckpt_path, self._changes)
 
     def after_fit(self) -> None:

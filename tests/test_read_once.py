@@ -161,7 +161,7 @@ def test_a_checkpoint_is_read_once_by_lightcli_before_lightning_loads_it(
         "0.02",
     ]
     assert main(resume) == 0
-    assert "system.optimizer.init_args.lr: 0.01 in the checkpoint -> 0.02" in capsys.readouterr().err
+    assert "system.optimizer.init_args.lr: checkpoint 0.01 -> now 0.02" in capsys.readouterr().err
     _read_once_before_lightning(loads.take(), ckpt)
     assert opens.take() == dict.fromkeys(FILES, 1)
 

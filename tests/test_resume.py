@@ -134,10 +134,11 @@ def test_values_given_on_resume_win_over_the_checkpoint_and_are_reported(
     args = ["--trainer.max_epochs", "2", "--system.optimizer.init_args.lr", "0.5"]
     assert cli("fit", "--config", run / "config.yaml", "--ckpt_path", "last", *args) == 0
     err = capsys.readouterr().err
-    assert (
-        "resuming with values that differ from the checkpoint (yours are used):\n"
-        "  system.optimizer.init_args.lr: 0.01 in the checkpoint -> 0.5\n"
-    ) in err
+    assert err == (
+        "resuming with values that differ from the checkpoint (those in force now are used):\n"
+        "  system.optimizer.init_args.lr: checkpoint 0.01 -> now 0.5\n"
+        "  trainer.max_epochs: checkpoint 1 -> now 2\n"
+    )
     # Lightning restores the optimizer state, lr included: the given lr must still be the one trained with
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["optimizer_states"][0]["param_groups"][0]["lr"] == 0.5
@@ -159,5 +160,30 @@ def test_changed_model_that_no_longer_fits_the_checkpoint_is_a_clear_error(
         "was trained with), got [32]. The checkpoint's weights do not fit the changed model (model.1.bias, "
         "model.1.weight, model.3.weight): resume with the checkpoint's model, or start a new run without "
         "--ckpt_path.\n"
+    )
+    assert {p.name: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # the run is untouched
+
+
+def test_another_optimizer_class_on_resume_is_a_clear_error(
+    cli, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli("fit", "--config", write_config(workdir / "tiny.yaml", tiny_config())) == 0
+    run = workdir / "runs" / "tiny" / "version_0"
+    before = {p.name: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    args = [
+        "--config",
+        "runs/tiny/version_0/config.yaml",
+        "--ckpt_path",
+        "last",
+        "--system.optimizer",
+        "torch.optim.SGD",
+    ]
+    assert cli("fit", *args) == 2
+    assert capsys.readouterr().err == (
+        "error: system.optimizer.class_path: expected torch.optim.Adam (the optimizer "
+        "runs/tiny/version_0/checkpoints/last.ckpt was trained with: its state is restored on resume), got "
+        "'torch.optim.SGD'. Resume with that optimizer, or start a new run without --ckpt_path (system.weights "
+        "loads the checkpoint's weights alone).\n"
     )
     assert {p.name: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # the run is untouched

@@ -35,6 +35,7 @@ __all__ = [
     "RandomState",
     "ResumeOverrides",
     "atomic_save",
+    "check_resume_rules",
     "check_weights_fit",
     "config_changes",
 ]
@@ -230,20 +231,51 @@ def _flatten(value: Any, prefix: str) -> dict[str, Any]:
     return {prefix: value}
 
 
-def config_changes(stored: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """The ``system`` keys whose value differs between a checkpoint's stored config and the current one.
+def config_changes(
+    stored: dict[str, Any], current: dict[str, Any], others: tuple[dict[str, Any], dict[str, Any]] | None = None
+) -> dict[str, tuple[Any, Any]]:
+    """The keys whose value differs between a checkpoint's stored config and the one in force, sorted.
 
-    Keys are given as the user types them (``system.optimizer.init_args.lr``).
+    Keys are given as the user types them (``system.optimizer.init_args.lr``, ``trainer.max_epochs``).
+
+    Args:
+        stored: The system config stored in the checkpoint (its hyperparameters).
+        current: The system config in force.
+        others: The other sections (``trainer``, ``data``, ``seed_everything``) as stored in the checkpoint
+            and as in force, when the checkpoint holds the run's whole config.
     """
-    old, new = _flatten(stored, "system"), _flatten(current, "system")
+    pairs = [(_flatten(stored, "system"), _flatten(current, "system"))]
+    if others is not None:
+        pairs.append(tuple(_flatten(section, "") for section in others))  # type: ignore[arg-type]
     missing = object()
     changes = {}
-    for key in sorted(set(old) | set(new)):
-        before, after = old.get(key, missing), new.get(key, missing)
-        if before is missing or after is missing or yaml_equal(before, after):
-            continue
-        changes[key.replace("system.init_args.", "system.", 1)] = (before, after)
-    return changes
+    for old, new in pairs:
+        for key in set(old) | set(new):
+            before, after = old.get(key, missing), new.get(key, missing)
+            if before is missing or after is missing or yaml_equal(before, after):
+                continue
+            changes[key.lstrip(".").replace("system.init_args.", "system.", 1)] = (before, after)
+    return dict(sorted(changes.items()))
+
+
+def check_resume_rules(ckpt_path: str | Path, changes: dict[str, tuple[Any, Any]]) -> None:
+    """Raises a ConfigError for a change that cannot work on resume: another optimizer class.
+
+    Lightning restores the optimizer's state into the optimizer built now: another class gets state it cannot
+    use (Adam's moments in SGD, no step count for Adam), which fails or misleads mid-training.
+    """
+    key = "system.optimizer.class_path"
+    if key in changes:
+        old, new = changes[key]
+        raise ConfigError(
+            Problem(
+                key,
+                f"{old} (the optimizer {ckpt_path} was trained with: its state is restored on resume)",
+                repr(new),
+                "Resume with that optimizer, or start a new run without --ckpt_path "
+                "(system.weights loads the checkpoint's weights alone).",
+            )
+        )
 
 
 def yaml_equal(a: Any, b: Any) -> bool:
@@ -280,9 +312,9 @@ class ResumeOverrides(Callback):
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Lists the values that differ from the checkpoint's."""
         if self.changes and trainer.is_global_zero:
-            lines = [f"  {key}: {old!r} in the checkpoint -> {new!r}" for key, (old, new) in self.changes.items()]
+            lines = [f"  {key}: checkpoint {old!r} -> now {new!r}" for key, (old, new) in self.changes.items()]
             print(
-                "resuming with values that differ from the checkpoint (yours are used):",
+                "resuming with values that differ from the checkpoint (those in force now are used):",
                 *lines,
                 sep="\n",
                 file=sys.stderr,

@@ -35,7 +35,7 @@ from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
-from lightcli.run.stored import read_checkpoint
+from lightcli.run.stored import RUN_CONFIG_KEY, read_checkpoint
 
 __all__ = [
     "RunDirectory",
@@ -291,6 +291,10 @@ class RunDirectory(Callback):
                     file=sys.stderr,
                 )
         trainer.strategy.barrier("lightcli.RunDirectory")
+
+    def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
+        """Stores the run's config (YAML text) in the checkpoint, so a resume can list what changed since."""
+        checkpoint[RUN_CONFIG_KEY] = self.config
 
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Stops sharing the run directory with processes started later."""

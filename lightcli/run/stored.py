@@ -15,11 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from lightcli.config.files import ReadOnce
 from lightcli.upstream.lightning_core import CLASS_PATH_KEY, INSTANTIATOR_KEY
 
-__all__ = ["StoredCheckpoint", "forget", "read_checkpoint", "stored_system_config"]
+__all__ = ["RUN_CONFIG_KEY", "StoredCheckpoint", "forget", "read_checkpoint", "stored_system_config"]
+
+RUN_CONFIG_KEY = "lightcli_config"
+"""The checkpoint entry holding the run's whole config as YAML text (trainer included), written by lightcli's runs."""
 
 _MAX_FILES = 8
 
@@ -40,6 +44,8 @@ class StoredCheckpoint:
     """Training batches done in an unfinished epoch; 0 for a checkpoint saved at the end of an epoch."""
     weight_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     """The shape of every tensor of its ``state_dict``."""
+    run_config: dict[str, Any] | None = None
+    """The whole config of the run that wrote it (trainer, data, seed...), if it was written by a lightcli run."""
 
     @property
     def position(self) -> tuple[int, int, int]:
@@ -67,6 +73,8 @@ def _summary(path: str, checkpoint: Any) -> StoredCheckpoint:
     progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
     done = int(progress.get("current", {}).get("processed", 0))
     state = checkpoint.get("state_dict") or {}
+    text = checkpoint.get(RUN_CONFIG_KEY)
+    run_config = yaml.safe_load(text) if isinstance(text, str) else None
     return StoredCheckpoint(
         path=path,
         system_config=config,
@@ -74,6 +82,7 @@ def _summary(path: str, checkpoint: Any) -> StoredCheckpoint:
         global_step=int(checkpoint.get("global_step", 0)),
         mid_epoch=0 if progress.get("is_last_batch", True) else done,
         weight_shapes={name: tuple(value.shape) for name, value in state.items() if hasattr(value, "shape")},
+        run_config=run_config if isinstance(run_config, dict) else None,
     )
 
 
