@@ -79,7 +79,7 @@ def test_a_refused_module_in_a_config_file_names_the_file(
     write_config(folder / "bad.yaml", config)
     monkeypatch.setenv("LIGHTCLI_ALLOWED_MODULES", "mypkg")
     assert main(["check", "fit", "--config", "bad.yaml"]) == 2
-    assert "got 'elsewhere.Net' (in bad.yaml)" in capsys.readouterr().err
+    assert "got 'elsewhere.Net' (in bad.yaml:14)" in capsys.readouterr().err
 
 
 def test_an_allowed_module_is_used(

@@ -162,7 +162,7 @@ def test_nested_dataset_unknown_argument_is_rejected(cli, workdir: Path, capsys:
     assert cli("fit", "--config", "bad.yaml") == 2
     assert capsys.readouterr().err == (
         "error: system.dataloaders.train.init_args.dataset.init_args.splitt: expected an argument of lightcli.Digits "
-        "(split, val_fraction, test_fraction, seed, flatten), got the unknown key 'splitt' (in bad.yaml). "
+        "(split, val_fraction, test_fraction, seed, flatten), got the unknown key 'splitt' (in bad.yaml:34). "
         "Remove it or fix its name. Did you mean 'split'?\n"
     )
     assert not (workdir / "runs").exists()

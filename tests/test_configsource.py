@@ -35,9 +35,9 @@ def test_later_sources_win_and_every_key_keeps_its_origin(folder: Path) -> None:
             "optimizer": {"init_args": {"lr": 0.1}},
         },
     }
-    assert sources.origin("system.model.class_path") == "a.yaml"
-    assert sources.origin("system.model.init_args.in_features") == "a.yaml"
-    assert sources.origin("system.model.init_args.hidden[0]") == "b.yaml"  # a list item: the list's origin
+    assert sources.origin("system.model.class_path") == "a.yaml:5"  # file and line
+    assert sources.origin("system.model.init_args.in_features") == "a.yaml:6"
+    assert sources.origin("system.model.init_args.hidden[0]") == "b.yaml:3"  # a list item: the list's origin
     assert sources.origin("trainer.max_epochs") == COMMAND_LINE
     assert sources.origin("system.optimizer.init_args.lr") == COMMAND_LINE
     assert sources.origin("data") is None
@@ -58,7 +58,8 @@ def test_a_yaml_file_as_a_value_is_read_and_named_as_the_origin(folder: Path) ->
     (folder / "adam.yaml").write_text("class_path: torch.optim.Adam\ninit_args: {lr: 0.01}\n")
     sources = read_sources(["--config", "a.yaml", "--system.optimizer=adam.yaml"])
     assert sources.tree["system"]["optimizer"] == {"class_path": "torch.optim.Adam", "init_args": {"lr": 0.01}}
-    assert sources.origin("system.optimizer.init_args.lr") == "adam.yaml"
+    assert sources.origin("system.optimizer.init_args.lr") == "adam.yaml:2"
+    assert sources.origin("system.optimizer.class_path") == "adam.yaml:1"
 
 
 def test_a_broken_yaml_value_file_is_named_by_its_key(folder: Path) -> None:

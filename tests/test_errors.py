@@ -136,11 +136,11 @@ def test_several_errors_from_files_and_command_line_are_reported_together(
     )
     assert code == 2
     assert capsys.readouterr().err == (
-        "error: trainer.max_epochs: expected an int or null, got the string 'many' (in a.yaml). "
+        "error: trainer.max_epochs: expected an int or null, got the string 'many' (in a.yaml:2). "
         "Write a whole number, e.g. max_epochs: 10.\n"
         "error: trainer.min_epochs: expected an int or null, got the string 'x' (on the command line). "
         "Write a whole number, e.g. min_epochs: 10.\n"
-        "error: system.optimizer.init_args.lr: expected a number, got the string 'fast' (in b.yaml). "
+        "error: system.optimizer.init_args.lr: expected a number, got the string 'fast' (in b.yaml:3). "
         "Write a number without quotes, e.g. lr: 0.001.\n"
         "3 errors; nothing was run.\n"
     )

@@ -85,7 +85,7 @@ def test_a_wrong_type_inside_a_long_list_is_still_rejected(workdir: Path, capsys
     assert parsing.installed()
     assert capsys.readouterr().err == (
         "error: trainer.callbacks[33].init_args.logging_interval: expected one of 'step', 'epoch', got the int 7 "
-        "(in many.yaml). Use one of the listed values.\n"
+        "(in many.yaml:12). Use one of the listed values.\n"
     )
     assert sorted(p.name for p in workdir.iterdir()) == ["many.yaml"]
 

@@ -100,8 +100,8 @@ def test_every_class_path_outside_the_allowlist_is_refused_with_its_file_and_not
     )
     expected = "a module allowed by LIGHTCLI_ALLOWED_MODULES (mypkg and lightcli's own libraries)"
     assert _messages(raised) == [
-        f"system.model.class_path: expected {expected}, got 'lightcli_test_evil.Net' (in bad.yaml). {fix}",
-        f"system.criterion.class_path: expected {expected}, got 'lightcli_test_evil.Loss' (in bad.yaml). {fix}",
+        f"system.model.class_path: expected {expected}, got 'lightcli_test_evil.Net' (in bad.yaml:2). {fix}",
+        f"system.criterion.class_path: expected {expected}, got 'lightcli_test_evil.Loss' (in bad.yaml:3). {fix}",
     ]
     assert not (folder / "imported").exists()
     assert "lightcli_test_evil" not in sys.modules

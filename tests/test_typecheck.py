@@ -52,10 +52,10 @@ def test_a_union_explains_the_member_the_value_was_meant_for(folder: Path) -> No
     )
     assert _problems(["--config", "model.yaml"], "model") == [
         "system.model.init_args.hiden: expected an argument of lightcli.MLP (in_features, out_features, hidden, "
-        "activation, dropout), got the unknown key 'hiden' (in model.yaml). Remove it or fix its name. "
+        "activation, dropout), got the unknown key 'hiden' (in model.yaml:4). Remove it or fix its name. "
         "Did you mean 'hidden'?",
         "system.model.init_args.activation: expected one of 'relu', 'gelu', 'tanh', 'silu', got the string 'relu6' "
-        "(in model.yaml). Use one of the listed values. Did you mean 'relu'?",
+        "(in model.yaml:4). Use one of the listed values. Did you mean 'relu'?",
     ]
 
 
@@ -78,7 +78,7 @@ def test_a_module_given_as_the_optimizer_is_named_as_the_wrong_kind(folder: Path
     (folder / "opt.yaml").write_text("system:\n  optimizer: {class_path: torch.nn.Linear}\n")
     assert _problems(["--config", "opt.yaml"], "optimizer") == [
         "system.optimizer.class_path: expected a subclass of torch.optim.Optimizer, got 'torch.nn.Linear' "
-        "(a class deriving from torch.nn.Module) (in opt.yaml). "
+        "(a class deriving from torch.nn.Module) (in opt.yaml:2). "
         "Use a subclass of torch.optim.Optimizer, e.g. torch.optim.Adam."
     ]
 
@@ -89,9 +89,9 @@ def test_the_scheduler_dataclass_is_checked_field_by_field(folder: Path) -> None
     )
     assert _problems(["--config", "sched.yaml"], "scheduler") == [
         "system.scheduler.scheduler.init_args.step_size: expected a value for this required argument of "
-        "torch.optim.lr_scheduler.StepLR (an int), got nothing (in sched.yaml). "
+        "torch.optim.lr_scheduler.StepLR (an int), got nothing (in sched.yaml:3). "
         "Add step_size: <value> under system.scheduler.scheduler.init_args.",
-        "system.scheduler.interval: expected one of 'epoch', 'step', got the string 'epochs' (in sched.yaml). "
+        "system.scheduler.interval: expected one of 'epoch', 'step', got the string 'epochs' (in sched.yaml:4). "
         "Use one of the listed values. Did you mean 'epoch'?",
     ]
 

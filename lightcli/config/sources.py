@@ -1,13 +1,15 @@
 """What the user gave: config files and command-line values merged into one tree, each key with its origin.
 
 This mirrors how ``lightcli`` merges ``--config`` files and ``--key value`` overrides, so that an error
-can name the key as the user wrote it and the file (or the command line) it came from. YAML is loaded
-with ``yaml.safe_load``: no tag can construct a Python object.
+can name the key as the user wrote it and the file and line (or the command line) it came from. YAML is
+loaded by :func:`load_marked`, the one loader that keeps lines: safely (no tag can construct a Python
+object), from the nodes of ``yaml.compose`` so that each key keeps its line.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ import yaml.constructor
 from lightcli.config.files import read_text
 from lightcli.config.problems import Problem
 
-__all__ = ["COMMAND_LINE", "Sources", "load_file", "read_sources"]
+__all__ = ["COMMAND_LINE", "Sources", "load_file", "load_marked", "read_sources"]
 
 COMMAND_LINE = "the command line"
 """The origin of values given as ``--key value``."""
@@ -33,7 +35,7 @@ class Sources:
     tree: dict[str, Any] = field(default_factory=dict)
     """Every key the user gave, nested as in YAML."""
     origins: dict[str, str] = field(default_factory=dict)
-    """Dotted key -> where it was set (a file name or :data:`COMMAND_LINE`)."""
+    """Dotted key -> where it was set (``file.yaml:12``, a file name, or :data:`COMMAND_LINE`)."""
     problems: list[Problem] = field(default_factory=list)
     """Files that could not be read and arguments that could not be understood."""
     skipped: set[str] = field(default_factory=set)
@@ -57,58 +59,115 @@ def load_file(path: str, key: str = "--config") -> tuple[Any, Problem | None]:
 
     The file is opened once per command, whoever asks (:mod:`lightcli.config.files`).
     """
+    content, _, problem = load_marked(path, key)
+    return content, problem
+
+
+def load_marked(path: str, key: str = "--config") -> tuple[Any, dict[str, int], Problem | None]:
+    """Reads a YAML file safely with the line of each key: ``(content, lines, None)`` or ``(None, {}, problem)``.
+
+    ``lines`` maps each dotted key of the file (``system.optimizer.init_args.lr``; list items by index,
+    ``trainer.callbacks.0``) to its 1-based line.
+    """
     file = Path(path)
     if not file.is_file():
         what = "a directory" if file.is_dir() else "no such file"
         near = _similar_files(file)
         hint = f" Did you mean {near}?" if near else ""
-        return None, Problem(
-            key,
-            "an existing YAML file",
-            f"{path!r} ({what}, looked in {file.parent.resolve()})",
-            f"Check the path.{hint}",
+        return (
+            None,
+            {},
+            Problem(
+                key,
+                "an existing YAML file",
+                f"{path!r} ({what}, looked in {file.parent.resolve()})",
+                f"Check the path.{hint}",
+            ),
         )
     text = read_text(file, encoding="utf-8", errors="replace")
+    lines: dict[str, int] = {}
     try:
-        content = yaml.safe_load(text)
+        content = _compose_and_construct(text, lines)
     except yaml.constructor.ConstructorError as error:
         mark = error.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "an unknown position"
         tag = re.search(r"tag '([^']+)'", str(error))
         shown = tag.group(1).replace("tag:yaml.org,2002:", "!!") if tag else "a tag"
-        return None, Problem(
-            key,
-            "plain YAML values",
-            f"the tag {shown} in {path} at {where}",
-            "lightcli loads YAML safely and never builds Python objects from tags: name classes with class_path.",
+        return (
+            None,
+            {},
+            Problem(
+                key,
+                "plain YAML values",
+                f"the tag {shown} in {path} at {where}",
+                "lightcli loads YAML safely and never builds Python objects from tags: name classes with class_path.",
+            ),
         )
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "an unknown position"
         problem = (error.problem or error.context or "invalid YAML").strip()
-        return None, Problem(
-            key,
-            "valid YAML",
-            f"a syntax error in {path} at {where}: {problem}",
-            "Fix the YAML there (check indentation, brackets and quotes).",
+        return (
+            None,
+            {},
+            Problem(
+                key,
+                "valid YAML",
+                f"a syntax error in {path} at {where}: {problem}",
+                "Fix the YAML there (check indentation, brackets and quotes).",
+            ),
         )
     except yaml.YAMLError as error:
-        return None, Problem(key, "valid YAML", f"an error in {path}: {error}", "Fix the YAML.")
+        return None, {}, Problem(key, "valid YAML", f"an error in {path}: {error}", "Fix the YAML.")
     if content is None:
-        return None, Problem(
-            key,
-            "a YAML mapping of keys (trainer:, system:, ...)",
-            f"an empty file {path}",
-            "Write the config in it, or start from `lightcli fit --print_config > my.yaml`.",
+        return (
+            None,
+            {},
+            Problem(
+                key,
+                "a YAML mapping of keys (trainer:, system:, ...)",
+                f"an empty file {path}",
+                "Write the config in it, or start from `lightcli fit --print_config > my.yaml`.",
+            ),
         )
     if not isinstance(content, dict):
-        return None, Problem(
-            key,
-            "a YAML mapping of keys (trainer:, system:, ...)",
-            f"{_kind(content)} at the top of {path}",
-            "Remove the leading '- ' (a list) and write `key: value` lines.",
+        return (
+            None,
+            {},
+            Problem(
+                key,
+                "a YAML mapping of keys (trainer:, system:, ...)",
+                f"{_kind(content)} at the top of {path}",
+                "Remove the leading '- ' (a list) and write `key: value` lines.",
+            ),
         )
-    return content, None
+    return content, lines, None
+
+
+def _compose_and_construct(text: str, lines: dict[str, int]) -> Any:
+    """``yaml.safe_load(text)``, filling ``lines`` with the line of each dotted key from the composed nodes."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _node_lines(node, "", lines)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _node_lines(node: yaml.Node, prefix: str, lines: dict[str, int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            dotted = f"{prefix}{key_node.value}"
+            lines.setdefault(dotted, key_node.start_mark.line + 1)  # a duplicate key keeps its first line
+            _node_lines(value_node, f"{dotted}.", lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            dotted = f"{prefix}{index}"
+            lines[dotted] = item.start_mark.line + 1
+            _node_lines(item, f"{dotted}.", lines)
 
 
 def read_sources(args: list[str]) -> Sources:
@@ -162,15 +221,27 @@ def read_sources(args: list[str]) -> Sources:
 
 
 def _merge_file(sources: Sources, path: str) -> None:
-    content, problem = load_file(path)
+    content, lines, problem = load_marked(path)
     if problem is not None:
         sources.problems.append(problem)
         return
     sources.files.append(path)
-    _merge(sources, sources.tree, content, "", path)
+    _merge(sources, sources.tree, content, "", _in_file(path, lines, ""))
 
 
-def _merge(sources: Sources, into: dict[str, Any], new: dict[str, Any], prefix: str, origin: str) -> None:
+def _in_file(path: str, lines: dict[str, int], prefix: str) -> Callable[[str], str]:
+    """The origin of a dotted key read from ``path`` at ``prefix``: ``path:line`` (``path`` when the line is unknown)."""
+
+    def origin(dotted: str) -> str:
+        line = lines.get(dotted[len(prefix) :])
+        return f"{path}:{line}" if line else path
+
+    return origin
+
+
+def _merge(
+    sources: Sources, into: dict[str, Any], new: dict[str, Any], prefix: str, origin: Callable[[str], str]
+) -> None:
     for key, value in new.items():
         key = str(key)
         dotted = f"{prefix}{key}"
@@ -184,8 +255,8 @@ def _merge(sources: Sources, into: dict[str, Any], new: dict[str, Any], prefix: 
         _mark(sources, dotted, value, origin)
 
 
-def _mark(sources: Sources, dotted: str, value: Any, origin: str) -> None:
-    sources.origins[dotted] = origin
+def _mark(sources: Sources, dotted: str, value: Any, origin: Callable[[str], str]) -> None:
+    sources.origins[dotted] = origin(dotted)
     if isinstance(value, dict):
         for key, sub in value.items():
             _mark(sources, f"{dotted}.{key}", sub, origin)
@@ -203,24 +274,28 @@ def _set(sources: Sources, key: str, value: Any) -> None:
         node = child
     last = parts[-1]
     old = node.get(last)
-    origin = COMMAND_LINE
+    origin: Callable[[str], str] = _on_command_line
     if isinstance(value, str) and value.endswith((".yaml", ".yml")) and Path(value).is_file():
-        content, problem = load_file(value, key)
+        content, lines, problem = load_marked(value, key)
         if problem is not None:
             sources.problems.append(problem)
             return
-        value, origin = content, value
+        value, origin = content, _in_file(value, lines, f"{key}.")
     if isinstance(old, dict) and isinstance(value, str) and "class_path" in old:
         if old["class_path"] != value:
             node[last] = {"class_path": value}
-            sources.origins[key] = origin
-        sources.origins[f"{key}.class_path"] = origin
+            sources.origins[key] = origin(key)
+        sources.origins[f"{key}.class_path"] = origin(f"{key}.class_path")
         return
     if isinstance(old, dict) and isinstance(value, dict):
         _merge(sources, old, value, f"{key}.", origin)
         return
     node[last] = value
     _mark(sources, key, node[last], origin)
+
+
+def _on_command_line(dotted: str) -> str:
+    return COMMAND_LINE
 
 
 def _parse_value(text: str) -> Any:
