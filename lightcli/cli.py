@@ -23,6 +23,8 @@ from lightcli.config.explain import ParseFailure, building, naming, run_reported
 from lightcli.config.files import read_text
 from lightcli.config.preflight import checkpoint_problems, version_problems
 from lightcli.config.problems import ConfigError
+from lightcli.config.provenance import PROVENANCE_OPTION, provenance
+from lightcli.config.sources import read_sources
 from lightcli.core.freezer import Freezer
 from lightcli.core.rules import check_optimizers, static_problems
 from lightcli.core.system import System
@@ -170,8 +172,28 @@ class LightCLI(CLIBase):
         """
         read_config_files_with(read_text)  # jsonargparse reads each config file once too (lightcli.config.files)
         forget_checkpoints()  # each command reads its checkpoint afresh, once
-        stored = _stored_system_config(_option_value(args, "--ckpt_path"))
+        asked = PROVENANCE_OPTION in args  # print where every value came from instead of running
+        args = [a for a in args if a != PROVENANCE_OPTION]
+        ckpt_path = _option_value(args, "--ckpt_path")
+        stored = _stored_system_config(ckpt_path)
         self.config = parser.parse_args(self._with_stored_system(args, stored))
+        if asked:
+            print(self._provenance(args, (str(ckpt_path), stored) if stored is not None else None), end="")
+            raise SystemExit(0)
+
+    def _provenance(self, args: list[str], checkpoint: tuple[str, Any] | None) -> str:
+        """The resolved config with the origin of every value (``--print_config=provenance``)."""
+        subcommand = self.config["subcommand"]
+        resolved = yaml.safe_load(self.subcommand_parser(subcommand).dump(self.config[subcommand], skip_none=False))
+        resolved.pop("config", None)
+        sources = read_sources(args[args.index(subcommand) + 1 :])
+        owners = {
+            "": f"lightcli {subcommand}",
+            "trainer": f"{Trainer.__module__.split('.')[0]}.Trainer",
+            "trainer.logger": f"lightcli {subcommand}",
+            "run": f"{runs.RunOptions.__module__}.RunOptions",
+        }
+        return provenance(resolved, sources, owners, checkpoint)
 
     def _with_stored_system(self, args: list[str], stored: dict[str, Any] | None) -> list[str]:
         if stored is None or self._requested is None:
