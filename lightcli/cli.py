@@ -20,7 +20,7 @@ from pytorch_lightning.cli import LightningArgumentParser
 from lightcli.commands import main, run
 from lightcli.config.commands import NAMES, SUBCOMMANDS, TOOLS, requested_subcommand
 from lightcli.config.explain import ParseFailure, building, naming, run_reported
-from lightcli.config.files import read_text
+from lightcli.config.migrations import migrate, read_migrated, report
 from lightcli.config.preflight import checkpoint_problems, version_problems
 from lightcli.config.problems import ConfigError
 from lightcli.config.provenance import PROVENANCE_OPTION, provenance
@@ -71,6 +71,9 @@ def _stored_system_config(ckpt_path: str | None) -> dict[str, Any] | None:
         ConfigError: A class path of the stored config is outside the allowlist (checked before it is imported).
     """
     stored = stored_system_config(ckpt_path)
+    if stored is not None:  # declared migrations (lightcli.config.migrations), before the allowlist sees it
+        stored, changes = migrate(stored, ("system",))
+        report(changes, f"checkpoint {ckpt_path}")
     problems = checkpoint_problems(stored, str(ckpt_path))
     if problems:
         raise ConfigError(problems)
@@ -170,7 +173,7 @@ class LightCLI(CLIBase):
         parsed first, so ``lightcli test --ckpt_path <file>`` needs no config, and every config file or
         value given on the command line wins over the stored one.
         """
-        read_config_files_with(read_text)  # jsonargparse reads each config file once too (lightcli.config.files)
+        read_config_files_with(read_migrated)  # each config file read once (config.files), declared migrations applied
         forget_checkpoints()  # each command reads its checkpoint afresh, once
         asked = PROVENANCE_OPTION in args  # print where every value came from instead of running
         args = [a for a in args if a != PROVENANCE_OPTION]
@@ -236,6 +239,7 @@ class LightCLI(CLIBase):
         others = None
         stored_run = read_checkpoint(ckpt_path).run_config  # the whole config of a lightcli run, read once
         if stored_run is not None:
+            stored_run = migrate(stored_run)[0]  # compared as migrated
             now = section_dump(self, self._RESUMED_SECTIONS)  # only when resuming: one dump of these sections
             others = ({k: stored_run.get(k) for k in now}, now)
         return config_changes(stored, current.system.as_dict(), others)

@@ -60,6 +60,11 @@ COMMANDS: tuple[Command, ...] = (
         "Check a config without training: every error at once (--run: one batch per mode).",
         target="lightcli.tools.check:main",
     ),
+    Command(
+        "migrate",
+        "Print a config file with the declared migrations (moved classes, renamed arguments) applied.",
+        target="lightcli.tools.migrate:main",
+    ),
 )
 """Every subcommand of ``lightcli``, visible in one place, in the order ``--help`` lists them.
 

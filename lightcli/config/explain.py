@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from lightcli.config import files
+from lightcli.config import files, migrations
 from lightcli.config.allowlist import import_paths
 from lightcli.config.classpaths import resolve_class
 from lightcli.config.preflight import preflight
@@ -267,6 +267,7 @@ def run_reported(build: Callable[[], Any], argv: list[str], subcommands: list[st
     show = bool(os.environ.get(TRACEBACK_ENV_VAR))
     try:
         files.forget()  # a new command: each config file is read once, by whoever asks (lightcli.config.files)
+        migrations.forget()  # ... and each migration applied is reported once
         preflight(argv, subcommands)
         build()
     except ParseFailure as failure:

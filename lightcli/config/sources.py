@@ -18,6 +18,7 @@ import yaml
 import yaml.constructor
 
 from lightcli.config.files import read_text
+from lightcli.config.migrations import migrate, report
 from lightcli.config.problems import Problem
 
 __all__ = ["COMMAND_LINE", "Sources", "load_file", "load_marked", "read_sources"]
@@ -226,7 +227,22 @@ def _merge_file(sources: Sources, path: str) -> None:
         sources.problems.append(problem)
         return
     sources.files.append(path)
+    content = _migrated(content, lines, path, ())
     _merge(sources, sources.tree, content, "", _in_file(path, lines, ""))
+
+
+def _migrated(content: Any, lines: dict[str, int], path: str, at: tuple[str, ...]) -> Any:
+    """The content of a file with the declared migrations applied, each reported once; ``lines`` follow renamed keys."""
+    content, changes = migrate(content, at)
+    report(changes, path, lines, at)
+    for change in changes:
+        if change.path[-1] == "class_path":
+            continue
+        old = ".".join(str(p) for p in change.path[len(at) :])
+        new = f"{old.rpartition('.')[0]}.{change.new.rpartition('.')[2]}".lstrip(".")
+        for key in [k for k in lines if k == old or k.startswith(old + ".")]:
+            lines[new + key[len(old) :]] = lines.pop(key)
+    return content
 
 
 def _in_file(path: str, lines: dict[str, int], prefix: str) -> Callable[[str], str]:
@@ -280,6 +296,7 @@ def _set(sources: Sources, key: str, value: Any) -> None:
         if problem is not None:
             sources.problems.append(problem)
             return
+        content = _migrated(content, lines, value, tuple(parts))
         value, origin = content, _in_file(value, lines, f"{key}.")
     if isinstance(old, dict) and isinstance(value, str) and "class_path" in old:
         if old["class_path"] != value:
