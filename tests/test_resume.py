@@ -145,45 +145,30 @@ def test_values_given_on_resume_win_over_the_checkpoint_and_are_reported(
     assert ckpt["hyper_parameters"]["optimizer"]["init_args"]["lr"] == 0.5
 
 
-def test_changed_model_that_no_longer_fits_the_checkpoint_is_a_clear_error(
+def test_changes_that_cannot_work_on_resume_are_clear_errors_naming_the_key(
     cli, workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The model's shapes and the optimizer class cannot change on resume: refused before anything runs."""
     assert cli("fit", "--config", write_config(workdir / "tiny.yaml", tiny_config())) == 0
     run = workdir / "runs" / "tiny" / "version_0"
     before = {p.name: p.read_bytes() for p in run.rglob("*") if p.is_file()}
     capsys.readouterr()
-    args = ["--config", "runs/tiny/version_0/config.yaml", "--ckpt_path", "last"]
-    args += ["--system.model.init_args.hidden", "[32]"]
-    assert cli("fit", *args) == 2
-    assert capsys.readouterr().err == (
-        "error: system.model.init_args.hidden: expected [16] (the value runs/tiny/version_0/checkpoints/last.ckpt "
-        "was trained with), got [32]. The checkpoint's weights do not fit the changed model (model.1.bias, "
-        "model.1.weight, model.3.weight): resume with the checkpoint's model, or start a new run without "
-        "--ckpt_path.\n"
-    )
-    assert {p.name: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # the run is untouched
-
-
-def test_another_optimizer_class_on_resume_is_a_clear_error(
-    cli, workdir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert cli("fit", "--config", write_config(workdir / "tiny.yaml", tiny_config())) == 0
-    run = workdir / "runs" / "tiny" / "version_0"
-    before = {p.name: p.read_bytes() for p in run.rglob("*") if p.is_file()}
-    capsys.readouterr()
-    args = [
-        "--config",
-        "runs/tiny/version_0/config.yaml",
-        "--ckpt_path",
-        "last",
-        "--system.optimizer",
-        "torch.optim.SGD",
-    ]
-    assert cli("fit", *args) == 2
-    assert capsys.readouterr().err == (
-        "error: system.optimizer.class_path: expected torch.optim.Adam (the optimizer "
-        "runs/tiny/version_0/checkpoints/last.ckpt was trained with: its state is restored on resume), got "
-        "'torch.optim.SGD'. Resume with that optimizer, or start a new run without --ckpt_path (system.weights "
-        "loads the checkpoint's weights alone).\n"
-    )
-    assert {p.name: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # the run is untouched
+    resume = ["fit", "--config", "runs/tiny/version_0/config.yaml", "--ckpt_path", "last"]
+    refused = {
+        ("--system.model.init_args.hidden", "[32]"): (
+            "error: system.model.init_args.hidden: expected [16] (the value runs/tiny/version_0/checkpoints/last.ckpt "
+            "was trained with), got [32]. The checkpoint's weights do not fit the changed model (model.1.bias, "
+            "model.1.weight, model.3.weight): resume with the checkpoint's model, or start a new run without "
+            "--ckpt_path.\n"
+        ),
+        ("--system.optimizer", "torch.optim.SGD"): (
+            "error: system.optimizer.class_path: expected torch.optim.Adam (the optimizer "
+            "runs/tiny/version_0/checkpoints/last.ckpt was trained with: its state is restored on resume), got "
+            "'torch.optim.SGD'. Resume with that optimizer, or start a new run without --ckpt_path (system.weights "
+            "loads the checkpoint's weights alone).\n"
+        ),
+    }
+    for change, error in refused.items():
+        assert cli(*resume, *change) == 2
+        assert capsys.readouterr().err == error
+        assert {p.name: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # the run is untouched
