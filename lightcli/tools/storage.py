@@ -17,6 +17,7 @@ a lost machine) is marked failed once its heartbeat stops, and the same values a
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import inspect
 import zlib
 from pathlib import Path
@@ -126,6 +127,26 @@ def _journal(path: str, study_name: str) -> tuple[Any, Lock]:
     return storage, _FileOpenLock(file.with_name(f"{file.name}.{study_name}.lock"))
 
 
+def retry_callback() -> tuple[Any, str]:
+    """Optuna's callback that runs a dead worker's trial again, and the RDBStorage argument that takes it."""
+    import optuna
+
+    stale = "heartbeat_stale_trial_callback"  # Optuna >= 4.9 (before: failed_trial_callback)
+    if stale in inspect.signature(optuna.storages.RDBStorage).parameters:
+        return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None), stale
+    return optuna.storages.RetryFailedTrialCallback(max_retry=None), "failed_trial_callback"
+
+
+def _with_driver(url: str) -> str:
+    """``postgresql://`` through the driver that is installed (SQLAlchemy 2.1 means psycopg 3; lightcli[postgres]
+    installs psycopg2)."""
+    scheme, rest = url.split("://", 1)
+    psycopg2 = importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None
+    if scheme in ("postgresql", "postgres") and psycopg2:
+        return f"postgresql+psycopg2://{rest}"
+    return url
+
+
 def open_storage(url: str | None, sweep_dir: Path, study_name: str, heartbeat: int) -> tuple[Any, Lock]:
     """The Optuna storage ``--storage`` names (SQLite in the sweep directory by default) and the workers' lock.
 
@@ -146,9 +167,8 @@ def open_storage(url: str | None, sweep_dir: Path, study_name: str, heartbeat: i
     url = url or f"sqlite:///{(sweep_dir / 'study.db').resolve()}"
     if "://" not in url:
         raise _refused(url, "not a URL")
-    retry: Any = optuna.storages.RetryFailedTrialCallback(max_retry=None)
-    stale = "heartbeat_stale_trial_callback"  # Optuna 5 (Optuna 4: failed_trial_callback)
-    callback = stale if stale in inspect.signature(optuna.storages.RDBStorage).parameters else "failed_trial_callback"
+    url = _with_driver(url)
+    retry, callback = retry_callback()
     engine = {"connect_args": {"timeout": 300}} if url.startswith("sqlite") else None
     try:
         storage = optuna.storages.RDBStorage(

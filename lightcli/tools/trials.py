@@ -19,7 +19,7 @@ from typing import Any
 from lightcli.cli import LightCLI
 from lightcli.config.problems import ConfigError, Problem
 from lightcli.tools.searchspace import SearchSpace, check, overrides
-from lightcli.tools.storage import Lock, open_storage
+from lightcli.tools.storage import Lock, open_storage, retry_callback
 
 __all__ = ["counted", "open_study", "summary", "tally", "trial_line", "work"]
 
@@ -248,19 +248,18 @@ def _fail_dead(study: Any, heartbeats: bool) -> None:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if _dead(trial.user_attrs.get("worker", "")):
             study.tell(trial.number, state=TrialState.FAIL)
-            optuna.storages.RetryFailedTrialCallback(max_retry=None)(study, study.get_trials()[trial.number])
+            retry_callback()[0](study, study.get_trials()[trial.number])
 
 
 def _retry_interrupted(study: Any, numbers: set[int]) -> list[str]:
     """Adds a waiting copy of each interrupted trial among ``numbers`` (the next run of the sweep runs it again);
     returns the signals that interrupted them."""
-    import optuna
     from optuna.trial import TrialState
 
     signals = []
     for trial in study.get_trials(deepcopy=False):
         if trial.number in numbers and trial.state == TrialState.FAIL and "interrupted" in trial.user_attrs:
-            optuna.storages.RetryFailedTrialCallback(max_retry=None)(study, trial)
+            retry_callback()[0](study, trial)
             signals.append(trial.user_attrs["interrupted"])
     return signals
 
