@@ -26,7 +26,7 @@ from lightcli.config.problems import ConfigError
 from lightcli.tools.searchspace import SearchSpace, check_space, read_space
 from lightcli.tools.trials import counted, open_study, summary, tally, trial_line, work
 
-__all__ = ["main"]
+__all__ = ["check", "main"]
 
 
 # -- the command -------------------------------------------------------------------------------------
@@ -149,8 +149,9 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(143)
 
 
-def main(args: list[str]) -> int:
-    """Runs ``lightcli sweep`` with its arguments and returns the exit code (2 on bad input)."""
+def _prepare(args: list[str]) -> Any:
+    """Parses, checks the space against the fit parser and opens the study: ``(options, fit_args, space, parser,
+    sweep_dir, study, lock)``, or the exit code once the problem is printed (0 after --help)."""
     try:
         options, fit_args = _parse(args)
     except SystemExit as exit:  # --help, or a usage error argparse has printed
@@ -178,6 +179,25 @@ def main(args: list[str]) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
+    return options, fit_args, space, parser, sweep_dir, study, lock
+
+
+def check(args: list[str]) -> int:
+    """Checks a ``lightcli sweep`` command without running a trial (the study is created): 0, or 2 once the
+    problem is printed. ``lightcli submit sweep`` runs it before submitting the workers."""
+    prepared = _prepare(args)
+    if isinstance(prepared, int):
+        return prepared
+    prepared[-1].close()
+    return 0
+
+
+def main(args: list[str]) -> int:
+    """Runs ``lightcli sweep`` with its arguments and returns the exit code (2 on bad input)."""
+    prepared = _prepare(args)
+    if isinstance(prepared, int):
+        return prepared
+    options, fit_args, space, parser, sweep_dir, study, lock = prepared
     before = counted(study)
     if not options.no_summary:
         todo = max(options.trials - before, 0)
