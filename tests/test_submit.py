@@ -128,8 +128,7 @@ def test_a_signalled_job_is_requeued_and_goes_on_in_the_same_run_from_last(
 ) -> None:
     _tiny(workdir, max_epochs=100000, max_time="00:00:00:15")  # 15 seconds of training, over both launches
     assert cli("submit", "fit", "--config", "tiny.yaml", "--executor", "local", "--timeout", "30") == 0
-    capsys.readouterr()
-    job = _job(workdir)
+    job = capsys.readouterr().out.splitlines()[1].split()[1].rstrip(":")
     run = workdir / "runs/tiny/version_0"
     deadline = time.monotonic() + DEADLINE
     while not (run / "checkpoints/last.ckpt").is_file():  # training: the first epoch is saved

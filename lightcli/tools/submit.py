@@ -344,7 +344,9 @@ def main(args: list[str]) -> int:
     record = {
         "executor": options["--executor"],
         "options": {
-            k.lstrip("-"): v for k, v in options.items() if v is not None and k not in ("--executor", "--logs", "--workers")
+            k.lstrip("-"): v
+            for k, v in options.items()
+            if v is not None and k not in ("--executor", "--logs", "--workers")
         },
     }
     executor = _executor(options, workers)
