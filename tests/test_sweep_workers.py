@@ -17,9 +17,9 @@ from pathlib import Path
 import optuna
 import pytest
 import sqlalchemy
-from postgres import postgres_url
 
 from conftest import subprocess_env, tiny_config, write_config
+from postgres import postgres_url
 
 pytestmark = pytest.mark.slow  # real worker processes, signals and a database server
 
