@@ -130,3 +130,15 @@ def test_three_workers_on_postgresql_one_killed_mid_trial_end_with_exactly_the_a
     assert (retry.state.name, retry.params) == ("COMPLETE", trial.params)
     for i in (1, 2):  # both remaining workers ran trials
         assert "trial " in (workdir / f"worker_{i}.log").read_text()
+
+
+def test_a_journal_file_holds_the_study_and_two_workers_finish_exactly_the_asked_trials(workdir: Path) -> None:
+    args = [*_setup(workdir), "--storage", "journal:shared/digits.log", "--study", "digits", "--trials", "3"]
+    worker = _start(workdir, [*args, "--workers", "2"], "sweep.log")
+    assert worker.wait(timeout=DEADLINE) == 0, (workdir / "sweep.log").read_text()
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(workdir / "shared/digits.log"))
+    )
+    trials = optuna.load_study(study_name="digits", storage=storage).get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    assert "3 trials: 3 complete, 0 pruned, 0 failed" in (workdir / "sweep.log").read_text()
