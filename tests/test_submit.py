@@ -170,3 +170,36 @@ def test_sweep_workers_as_a_job_array_finish_exactly_the_asked_trials(
     assert [t.state.name for t in trials] == ["COMPLETE"] * 3
     jobs = {yaml.safe_load((Path(t.user_attrs["run_dir"]) / "run.yaml").read_text())["job"]["id"] for t in trials}
     assert jobs <= {p.name.split("_")[0] for p in (workdir / "jobs").glob("*_0_log.out")}
+
+
+def test_slurm_gets_the_sbatch_options_the_readme_shows(
+    cli, workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _tiny(workdir)
+    bin_dir = workdir / "bin"  # a stand-in for SLURM: sbatch keeps the script and answers with a job id
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(f'#!/bin/sh\ncp "$1" {workdir}/sbatch.sh\necho "Submitted batch job 4242"\n')
+    (bin_dir / "srun").write_text("#!/bin/sh\n")
+    for tool in ("sbatch", "srun"):
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    options = ["--nodes", "2", "--tasks-per-node", "4", "--gpus-per-node", "4", "--timeout", "240"]
+    options += ["--partition", "gpu", "--account", "myproject"]
+    assert cli("submit", "fit", "--config", "tiny.yaml", "--executor", "slurm", *options) == 0
+    assert f"  job 4242: logs {workdir}/jobs/4242_0_log.out" in capsys.readouterr().out
+    script = (workdir / "sbatch.sh").read_text()
+    assert [line for line in script.splitlines() if line.startswith("#SBATCH")] == [
+        "#SBATCH --account=myproject",
+        f"#SBATCH --error={workdir}/jobs/%j_0_log.err",
+        "#SBATCH --gpus-per-node=4",
+        "#SBATCH --job-name=lightcli",
+        "#SBATCH --nodes=2",
+        "#SBATCH --ntasks-per-node=4",
+        "#SBATCH --open-mode=append",
+        f"#SBATCH --output={workdir}/jobs/%j_0_log.out",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --signal=USR2@120",
+        "#SBATCH --time=240",
+        "#SBATCH --wckey=submitit",
+    ]
+    assert f"srun --unbuffered --output {workdir}/jobs/%j_%t_log.out" in script
