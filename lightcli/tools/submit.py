@@ -33,8 +33,6 @@ from typing import Any
 
 from lightcli.config.commands import SUBCOMMANDS
 from lightcli.config.problems import ConfigError, Problem
-from lightcli.run.folders import JOB_ENV_VAR, new_run_dir
-from lightcli.tools import check, sweep
 
 __all__ = ["LightcliJob", "main"]
 
@@ -182,6 +180,8 @@ def parse(args: list[str]) -> tuple[str, dict[str, Any], list[str], bool]:
 
 def _checked(command: str, args: list[str]) -> int:
     """Checks the command as it would run (its problems printed); returns 0 when it is good, else 2."""
+    from lightcli.tools import check, sweep  # torch and Lightning: not for --help
+
     if command == "sweep":
         return sweep.check([*args])
     with contextlib.redirect_stdout(io.StringIO()):  # its `ok` report: only problems matter here
@@ -219,6 +219,8 @@ class LightcliJob:
     def __call__(self) -> int:
         """Runs the command in a child process and returns its exit code (also read back by ``--wait``)."""
         import submitit
+
+        from lightcli.run.folders import JOB_ENV_VAR
 
         environment = submitit.JobEnvironment()
         self._run_file = environment.paths.folder / f"{environment.job_id}_run.txt"
@@ -303,6 +305,8 @@ def _where_the_run_goes(command: str, args: list[str]) -> str:
         return "the sweep folder (see the workers' logs)"
     values = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args if "=" in a and a.startswith("--")}
     values.update({a: b for a, b in itertools.pairwise(args) if a.startswith("--") and not b.startswith("--")})
+    from lightcli.run.folders import new_run_dir
+
     config = values.get("--config")
     name = values.get("--run.name") or (Path(config).stem if config else "default")
     return f"{new_run_dir(values.get('--run.root', 'runs'), name)} (the next free version when it starts)"
