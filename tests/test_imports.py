@@ -85,6 +85,7 @@ def test_completion_imports_no_tool_it_does_not_read(configs: Path) -> None:
         "lightcli.tools.diff",
         "lightcli.tools.sweep",
         "lightcli.tools.searchspace",
+        "lightcli.tools.storage",
         "lightcli.tools.trials",
     }
 

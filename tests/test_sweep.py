@@ -106,7 +106,7 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(
     }
     write_config(workdir / "space.yaml", space)
     args = ["sweep", "--space", "space.yaml", "--config", "tiny.yaml", "--sampler", "random", "--seed", "3"]
-    assert cli(*args, "--trials", "3") == 0
+    assert cli(*args, "--trials", "2") == 0  # 2 complete trials: the failed one does not count
     out = capsys.readouterr().out
     assert "3 trials: 2 complete, 0 pruned, 1 failed" in out
     trials = load(workdir / "sweeps" / "space", "space").get_trials()
@@ -247,3 +247,24 @@ def test_read_space_reads_metric_direction_and_log_ranges(tmp_path: Path) -> Non
         ConfigError, match=r"^--space: expected a YAML search space file, got 'nope.yaml' \(not found\)"
     ):
         read_space("nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("storage", "got"),
+    [
+        ("nowhere", "'nowhere' (not a URL)"),
+        ("journal:", "'journal:' (no file after journal:)"),
+        ("oracle+nodriver://x/y", "'oracle+nodriver://x/y' (NoSuchModuleError"),
+    ],
+)
+def test_a_storage_that_is_not_one_is_an_error_naming_storage(
+    cli, workdir: Path, capsys: pytest.CaptureFixture[str], storage: str, got: str
+) -> None:
+    tiny(workdir)
+    write_config(workdir / "space.yaml", SPACE)
+    assert cli("sweep", "--space", "space.yaml", "--config", "tiny.yaml", "--storage", storage) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "--storage: expected an Optuna storage: sqlite:///<file>, postgresql://<user>@<host>:<port>/<db> or "
+        f"journal:<file>, got {got}"
+    ), err

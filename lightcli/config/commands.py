@@ -51,6 +51,11 @@ COMMANDS: tuple[Command, ...] = (
     Command("completion", "Print the bash or zsh completion script.", target="lightcli.tools.completion:main"),
     Command("sweep", "Search hyperparameters with Optuna over dotted config keys.", target="lightcli.tools.sweep:main"),
     Command(
+        "submit",
+        "Run a command as a batch job (SLURM or this machine) with submitit; requeued into the same run.",
+        target="lightcli.tools.submit:main",
+    ),
+    Command(
         "diff",
         "Show the config keys that differ between two runs or config files.",
         target="lightcli.tools.diff:main",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import datetime
 import importlib.metadata
+import json
 import os
 import platform
 import re
@@ -38,6 +39,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from lightcli.run.stored import RUN_CONFIG_KEY, read_checkpoint
 
 __all__ = [
+    "JOB_ENV_VAR",
     "RunDirectory",
     "RunOptions",
     "find_run_of_config",
@@ -54,6 +56,9 @@ COMMAND_FILE = "command.txt"
 DIFF_FILE = "git.diff"
 CHECKPOINTS = "checkpoints"
 _ENV_RUN_DIR = "LIGHTCLI_RUN_DIR"  # tells processes started by Lightning's DDP launcher which run they belong to
+JOB_ENV_VAR = "LIGHTCLI_JOB"
+"""Set by the batch job of ``lightcli submit``: JSON with the job's id, executor and options (recorded in
+``run.yaml``) and ``run_file``, where the run writes its folder so that a requeued job resumes it."""
 _VERSION = re.compile(r"^version_(\d+)$")
 _LOCAL_LOGGERS = (TensorBoardLogger, CSVLogger)
 _PACKAGES = ("torch", "pytorch-lightning", "lightning", "jsonargparse", "torchmetrics", "lightcli")
@@ -327,6 +332,7 @@ class RunDirectory(Callback):
             "strategy": type(trainer.strategy).__name__,
             "versions": package_versions(),
         }
+        _record_job(launch, self.run_dir)
         git, diff = git_state(os.getcwd())
         if git is not None:
             launch["git"] = git
@@ -341,6 +347,20 @@ class RunDirectory(Callback):
             record = {"name": self.run_dir.parent.name, "version": self.run_dir.name, "dir": str(self.run_dir)}
             record.update(launch)
         record_path.write_text(yaml.safe_dump(record, sort_keys=False))
+
+
+def _record_job(launch: dict[str, Any], run_dir: Path) -> None:
+    """Adds the batch job this launch runs in (``lightcli submit``) and tells the job where its run is."""
+    try:
+        job = json.loads(os.environ.get(JOB_ENV_VAR) or "null")
+    except ValueError:
+        return
+    if not isinstance(job, dict):
+        return
+    run_file = job.pop("run_file", None)
+    launch["job"] = job
+    if isinstance(run_file, str) and run_file:
+        Path(run_file).write_text(f"{run_dir.resolve()}\n")
 
 
 def command_line(args: list[str]) -> str:

@@ -4,13 +4,16 @@ The search space is a YAML file mapping config keys (as given on the command lin
 (see :mod:`lightcli.tools.searchspace`). Every trial is ``lightcli fit`` with the other arguments plus the
 trial's values, checked by the fit parser before it starts, and gets its own run directory
 ``<sweep dir>/trial_<n>/version_0``. The study lives in ``<sweep dir>/study.db`` (SQLite) unless
-``--storage`` names another Optuna storage; running the same command again resumes it.
+``--storage`` names another Optuna storage (:mod:`lightcli.tools.storage`); running the same command again
+resumes it. ``--trials N`` means N complete or pruned trials, counted in the storage over every worker of every
+machine; a trial stopped by SIGTERM or whose worker died is run again.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -21,9 +24,9 @@ from typing import Any
 from lightcli.cli import build_parser
 from lightcli.config.problems import ConfigError
 from lightcli.tools.searchspace import SearchSpace, check_space, read_space
-from lightcli.tools.trials import counted, open_study, summary, trial_line, work
+from lightcli.tools.trials import counted, open_study, summary, tally, trial_line, work
 
-__all__ = ["main"]
+__all__ = ["check", "main"]
 
 
 # -- the command -------------------------------------------------------------------------------------
@@ -54,9 +57,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--dir", help="the sweep directory: study.db and one run directory per trial (sweeps/<space name>)"
     )
-    parser.add_argument("--trials", type=int, default=10, help="run until the study has this many trials (10)")
+    parser.add_argument(
+        "--trials", type=int, default=10, help="run until the study has this many complete or pruned trials (10)"
+    )
     parser.add_argument("--workers", type=int, default=1, help="worker processes on this machine (1)")
-    parser.add_argument("--storage", help="an Optuna storage URL shared by several machines, e.g. postgresql://host/db")
+    parser.add_argument(
+        "--storage",
+        help="the study's storage, shared by several machines: postgresql://user@host:port/db or journal:<file> "
+        "(SQLite in the sweep directory)",
+    )
+    parser.add_argument(
+        "--heartbeat",
+        type=int,
+        default=10,
+        help="seconds between the heartbeats of a running trial: one silent for twice as long is run again (10)",
+    )
     parser.add_argument("--study", help="the study name (the sweep directory's name)")
     parser.add_argument("--metric", help="the logged metric to optimize (the space's metric, else val/loss)")
     parser.add_argument("--direction", choices=["minimize", "maximize"], help="(the space's direction, else minimize)")
@@ -74,8 +89,8 @@ def _parse(args: list[str]) -> tuple[argparse.Namespace, list[str]]:
     options, fit_args = parser.parse_known_args(args)
     if fit_args and fit_args[0] == "fit":
         fit_args = fit_args[1:]
-    if options.trials < 1 or options.workers < 1:
-        parser.error("--trials and --workers: expected positive ints")
+    if options.trials < 1 or options.workers < 1 or options.heartbeat < 1:
+        parser.error("--trials, --workers and --heartbeat: expected positive ints")
     return options, fit_args
 
 
@@ -98,21 +113,25 @@ def _launch_workers(
     workers = [subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env) for log in logs]
     print(f"{options.workers} workers started; their output: {sweep_dir}/worker_<n>.log", flush=True)
     shown = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         while True:
             running = any(w.poll() is None for w in workers)
             for trial in study.get_trials(deepcopy=False):
-                if trial.state.is_finished() and trial.number not in shown:
+                if trial.state.is_finished() and trial.number not in shown and "interrupted" not in trial.user_attrs:
                     shown.add(trial.number)
                     print(trial_line(trial, space), flush=True)
             if not running:
                 break
             time.sleep(1.0)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit) as stop:  # each worker stops its trial, which a rerun runs again
         for worker in workers:
-            worker.terminate()
-        raise
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            worker.wait()
+        raise SystemExit(stop.code if isinstance(stop, SystemExit) else 130) from None
     finally:
+        signal.signal(signal.SIGTERM, previous)
         for log in logs:
             log.close()
     codes = [w.wait() for w in workers]
@@ -126,8 +145,13 @@ def _launch_workers(
     return 0
 
 
-def main(args: list[str]) -> int:
-    """Runs ``lightcli sweep`` with its arguments and returns the exit code (2 on bad input)."""
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(143)
+
+
+def _prepare(args: list[str]) -> Any:
+    """Parses, checks the space against the fit parser and opens the study: ``(options, fit_args, space, parser,
+    sweep_dir, study, lock)``, or the exit code once the problem is printed (0 after --help)."""
     try:
         options, fit_args = _parse(args)
     except SystemExit as exit:  # --help, or a usage error argparse has printed
@@ -151,10 +175,29 @@ def main(args: list[str]) -> int:
         check_space(parser, space, fit_args)
         sweep_dir = Path(options.dir or Path("sweeps") / Path(options.space).stem)
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        study = open_study(options, space, sweep_dir)
+        study, lock = open_study(options, space, sweep_dir)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
+    return options, fit_args, space, parser, sweep_dir, study, lock
+
+
+def check(args: list[str]) -> int:
+    """Checks a ``lightcli sweep`` command without running a trial (the study is created): 0, or 2 once the
+    problem is printed. ``lightcli submit sweep`` runs it before submitting the workers."""
+    prepared = _prepare(args)
+    if isinstance(prepared, int):
+        return prepared
+    prepared[-1].close()
+    return 0
+
+
+def main(args: list[str]) -> int:
+    """Runs ``lightcli sweep`` with its arguments and returns the exit code (2 on bad input)."""
+    prepared = _prepare(args)
+    if isinstance(prepared, int):
+        return prepared
+    options, fit_args, space, parser, sweep_dir, study, lock = prepared
     before = counted(study)
     if not options.no_summary:
         todo = max(options.trials - before, 0)
@@ -162,15 +205,19 @@ def main(args: list[str]) -> int:
         print(f"{resumed}{todo} trials to run in {sweep_dir}, {space.direction} {space.metric}", flush=True)
     try:
         if options.workers > 1:
+            lock.close()
             code = _launch_workers(options, args, study, space, sweep_dir)
         else:
-            work(study, space, parser, fit_args, options, sweep_dir)
+            work(study, space, parser, fit_args, options, sweep_dir, lock)
             code = 0
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit) as stop:
+        code = stop.code if isinstance(stop, SystemExit) and isinstance(stop.code, int) else 130
         print("interrupted: rerun the same command to resume the sweep", file=sys.stderr)
-        return 130
+        return code
     if not options.no_summary:
         print(summary(study, space, options.top))
-    if code == 0 and not any(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)):
-        return 1  # every trial failed: the summary says why
+    done, _, failed = tally(study)
+    if code == 0 and done < options.trials:  # the summary says why
+        print(f"{failed} trials failed: the sweep stopped with {done} of {options.trials} trials", file=sys.stderr)
+        return 1
     return code

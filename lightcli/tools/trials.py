@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import json
 import math
+import os
+import signal
+import socket
 import time
 import traceback
 from pathlib import Path
@@ -17,8 +19,9 @@ from typing import Any
 from lightcli.cli import LightCLI
 from lightcli.config.problems import ConfigError, Problem
 from lightcli.tools.searchspace import SearchSpace, check, overrides
+from lightcli.tools.storage import Lock, open_storage, retry_callback
 
-__all__ = ["counted", "open_study", "summary", "trial_line", "work"]
+__all__ = ["counted", "open_study", "summary", "tally", "trial_line", "work"]
 
 _QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
 
@@ -60,33 +63,11 @@ def _pruning_callback(trial: Any, metric: str) -> Any:
 # -- the study ---------------------------------------------------------------------------------------
 
 
-class _Lock:
-    """An exclusive lock on a file of the sweep directory: workers on this machine take turns to start trials."""
-
-    def __init__(self, path: Path) -> None:
-        self.file = path.open("a+")
-        self.held = False
-
-    def acquire(self) -> None:
-        fcntl.flock(self.file, fcntl.LOCK_EX)
-        self.held = True
-
-    def release(self) -> None:
-        if self.held:
-            fcntl.flock(self.file, fcntl.LOCK_UN)
-            self.held = False
-
-    def close(self) -> None:
-        self.release()
-        self.file.close()
-
-
-def open_study(options: argparse.Namespace, space: SearchSpace, sweep_dir: Path) -> Any:
+def open_study(options: argparse.Namespace, space: SearchSpace, sweep_dir: Path) -> tuple[Any, Lock]:
+    """The study of the sweep (created when new, checked against the space when resumed) and the workers' lock."""
     import optuna
 
-    url = options.storage or f"sqlite:///{(sweep_dir / 'study.db').resolve()}"
-    engine = {"connect_args": {"timeout": 300}} if url.startswith("sqlite") else None
-    storage = optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=10, grace_period=60)
+    storage, lock = open_storage(options.storage, sweep_dir, options.study or sweep_dir.name, options.heartbeat)
     if options.sampler == "random":
         sampler: Any = optuna.samplers.RandomSampler(seed=options.seed)
     else:
@@ -94,6 +75,19 @@ def open_study(options: argparse.Namespace, space: SearchSpace, sweep_dir: Path)
     pruner: Any = optuna.pruners.NopPruner()
     if options.pruner == "median":
         pruner = optuna.pruners.MedianPruner(n_startup_trials=options.prune_after, n_warmup_steps=1)
+    try:
+        study = _create(storage, options, space, sweep_dir, sampler, pruner)
+    except BaseException:
+        lock.close()
+        raise
+    return study, lock
+
+
+def _create(
+    storage: Any, options: argparse.Namespace, space: SearchSpace, sweep_dir: Path, sampler: Any, pruner: Any
+) -> Any:
+    import optuna
+
     study = optuna.create_study(
         storage=storage,
         study_name=options.study or sweep_dir.name,
@@ -118,13 +112,25 @@ def open_study(options: argparse.Namespace, space: SearchSpace, sweep_dir: Path)
     return study
 
 
-def counted(study: Any) -> int:
-    """Trials that count towards --trials: running, complete, pruned, or failed by their own error."""
+def tally(study: Any) -> tuple[int, int, int]:
+    """The trials of the study, counted in its storage: (complete or pruned, running, failed by their own error).
+
+    ``--trials N`` asks for N complete or pruned trials. A trial that was interrupted or whose worker died is
+    failed without an error of its own and tried again; a trial that failed by its own error (a config that
+    does not run, a nan metric) does not count either, but N of them end the sweep.
+    """
     from optuna.trial import TrialState
 
-    done = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
     trials = study.get_trials(deepcopy=False)
-    return sum(1 for t in trials if t.state in done or (t.state == TrialState.FAIL and "error" in t.user_attrs))
+    done = sum(1 for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED))
+    running = sum(1 for t in trials if t.state == TrialState.RUNNING)
+    failed = sum(1 for t in trials if t.state == TrialState.FAIL and "error" in t.user_attrs)
+    return done, running, failed
+
+
+def counted(study: Any) -> int:
+    """Trials that count towards ``--trials``: complete or pruned."""
+    return tally(study)[0]
 
 
 def _suggest(trial: Any, key: str, spec: dict[str, Any], space: SearchSpace) -> Any:
@@ -135,15 +141,20 @@ def _suggest(trial: Any, key: str, spec: dict[str, Any], space: SearchSpace) -> 
     return trial.suggest_float(key, spec["low"], spec["high"], step=spec.get("step"), log=spec.get("log", False))
 
 
+_STOPPED = {143: "SIGTERM", 130: "SIGINT"}  # the exit codes of a run stopped by a signal (GracefulStop)
+
+
 class _TrialError(Exception):
     """The trial could not run or produced no metric; recorded as a failed trial."""
 
 
 def _objective(
-    space: SearchSpace, parser: Any, fit_args: list[str], sweep_dir: Path, pruning: bool, lock: _Lock
+    space: SearchSpace, parser: Any, fit_args: list[str], sweep_dir: Path, pruning: bool, lock: Lock, started: list[int]
 ) -> Any:
     def objective(trial: Any) -> float:
         lock.release()  # the trial exists in the study: other workers may start theirs
+        started.append(trial.number)
+        trial.set_user_attr("worker", _worker())
         start = time.monotonic()
         values = {key: _suggest(trial, key, spec, space) for key, spec in space.params.items()}
         name = f"trial_{trial.number:04d}"
@@ -167,9 +178,16 @@ def _objective(
                     traceback.print_exc()  # into output.log
                     raise
         except KeyboardInterrupt:
-            trial.set_user_attr("interrupted", True)
+            trial.set_user_attr("interrupted", "SIGINT")
             raise
-        except (Exception, SystemExit) as error:
+        except SystemExit as error:
+            if error.code in _STOPPED:  # a stop signal: Optuna fails the trial on KeyboardInterrupt, then retry it
+                trial.set_user_attr("interrupted", _STOPPED[error.code])
+                raise KeyboardInterrupt from None
+            said = f"SystemExit: {error.code}"
+            trial.set_user_attr("error", said)
+            raise _TrialError(said) from None
+        except Exception as error:
             said = str(error) if isinstance(error, ConfigError) else f"{type(error).__name__}: {error}"
             trial.set_user_attr("error", said.strip().splitlines()[0][:300])
             raise _TrialError(str(error)) from None
@@ -195,30 +213,111 @@ def _objective(
     return objective
 
 
-def work(
-    study: Any, space: SearchSpace, parser: Any, fit_args: list[str], options: argparse.Namespace, sweep_dir: Path
-) -> None:
-    """Runs trials one after the other until the study has ``options.trials`` of them, printing a line each."""
-    import optuna
+def _worker() -> str:
+    """This worker: host, process id and the process's start time (so a reused process id is not taken for it)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_started(os.getpid())}"
 
-    lock = _Lock(sweep_dir / ".lock")
-    objective = _objective(space, parser, fit_args, sweep_dir, options.pruner != "none", lock)
+
+def _started(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _dead(worker: str) -> bool:
+    """Whether a worker of this machine has ended (a worker of another machine is never taken for dead)."""
+    host, pid, started = [*worker.split(":"), "", "", ""][:3]
+    if host != socket.gethostname() or not pid.isdigit() or not Path("/proc/self/stat").exists():
+        return False
+    return _started(int(pid)) != started
+
+
+def _fail_dead(study: Any, heartbeats: bool) -> None:
+    """Fails the running trials of dead workers and tries their values again.
+
+    On a database, Optuna's heartbeats find them (on every machine); in a journal, which has no heartbeats,
+    the trials of workers of this machine whose process has ended.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    if heartbeats:
+        optuna.storages.fail_stale_trials(study)
+        return
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if _dead(trial.user_attrs.get("worker", "")):
+            study.tell(trial.number, state=TrialState.FAIL)
+            retry_callback()[0](study, study.get_trials()[trial.number])
+
+
+def _retry_interrupted(study: Any, numbers: set[int]) -> list[str]:
+    """Adds a waiting copy of each interrupted trial among ``numbers`` (the next run of the sweep runs it again);
+    returns the signals that interrupted them."""
+    from optuna.trial import TrialState
+
+    signals = []
+    for trial in study.get_trials(deepcopy=False):
+        if trial.number in numbers and trial.state == TrialState.FAIL and "interrupted" in trial.user_attrs:
+            retry_callback()[0](study, trial)
+            signals.append(trial.user_attrs["interrupted"])
+    return signals
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(143)  # as lightcli's GracefulStop does during training: the trial is retried
+
+
+def work(
+    study: Any,
+    space: SearchSpace,
+    parser: Any,
+    fit_args: list[str],
+    options: argparse.Namespace,
+    sweep_dir: Path,
+    lock: Lock,
+) -> None:
+    """Runs trials one after the other, printing a line each, until the study holds ``options.trials`` complete or
+    pruned trials (counted in the storage, over every worker), or as many that failed by their own error.
+
+    A worker starts a trial only while the complete, pruned and running trials are fewer than asked; otherwise it
+    waits for the running ones, so the study ends with exactly the trials asked for. SIGTERM or Ctrl-C stop the
+    running trial (its checkpoint is saved), mark it failed and add a copy that the next run tries again, and
+    exit with SystemExit(143) after SIGTERM, SystemExit(130) after Ctrl-C.
+    """
+    started: list[int] = []
+    objective = _objective(space, parser, fit_args, sweep_dir, options.pruner != "none", lock, started)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    before: set[int] = set()
     try:
         while True:
             lock.acquire()
             try:
-                optuna.storages.fail_stale_trials(study)  # trials of a worker that was killed: run them again
-                if counted(study) >= options.trials:
+                _fail_dead(
+                    study, not str(options.storage).startswith("journal:")
+                )  # trials of a worker that was killed: run them again
+                done, running, failed = tally(study)
+                if done >= options.trials or failed >= options.trials:
                     return
-                before = {t.number for t in study.get_trials(deepcopy=False)}
-                study.optimize(objective, n_trials=1, catch=(_TrialError, Exception))
+                wait = done + running >= options.trials
+                if not wait:
+                    before = {t.number for t in study.get_trials(deepcopy=False)}
+                    study.optimize(objective, n_trials=1, catch=(_TrialError, Exception))
             finally:
                 lock.release()
-            mine = [t for t in study.get_trials(deepcopy=False) if t.number not in before]
-            for trial in mine:
-                if trial.state.is_finished():
+            if wait:  # the other workers' trials will make the count, unless they fail
+                time.sleep(min(options.heartbeat, 2))
+                continue
+            for trial in study.get_trials(deepcopy=False):
+                if trial.number not in before and trial.state.is_finished():
                     print(trial_line(trial, space), flush=True)
+    except (KeyboardInterrupt, SystemExit) as stop:
+        lock.release()
+        signals = _retry_interrupted(study, set(started[-1:]))
+        code = stop.code if isinstance(stop, SystemExit) else 143 if "SIGTERM" in signals else 130
+        raise SystemExit(code) from None
     finally:
+        signal.signal(signal.SIGTERM, previous)
         lock.close()
 
 
