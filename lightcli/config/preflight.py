@@ -13,9 +13,9 @@ from lightcli.config.allowlist import allowed_prefixes, import_paths, refused
 from lightcli.config.commands import SUBCOMMANDS
 from lightcli.config.problems import ConfigError, Problem, suggest
 from lightcli.config.sources import COMMAND_LINE, load_file, read_sources
-from lightcli.upstream.versions import unchecked_versions
+from lightcli.upstream.versions import installed_versions, unchecked_versions
 
-__all__ = ["checkpoint_problems", "preflight", "version_problems"]
+__all__ = ["checkpoint_problems", "preflight", "version_problems", "versions_text"]
 
 
 # -- before parsing ---------------------------------------------------------------------------------------
@@ -108,3 +108,12 @@ def version_problems() -> list[Problem]:
         )
         for name, installed, checked in unchecked_versions()
     ]
+
+
+def versions_text() -> str:
+    """What ``lightcli --version`` prints: lightcli's version, then its main dependencies' (one per line)."""
+    versions = installed_versions()
+    lightcli = versions.pop("lightcli", None) or "unknown (not installed as a package)"
+    lines = [f"lightcli {lightcli}"]
+    lines += [f"  {name} {version or 'not installed'}" for name, version in versions.items()]
+    return "\n".join(lines)
