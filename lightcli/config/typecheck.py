@@ -340,7 +340,7 @@ class Checker:
 
     def _dataloader(self, path: str, value: dict[str, Any], key: str) -> list[Problem]:
         """A DataLoader class given as a loader (built at once, with its dataset): the Loader YAML that works."""
-        init = value.get("init_args") if isinstance(value.get("init_args"), dict) else {}
+        init: dict[str, Any] = value["init_args"] if isinstance(value.get("init_args"), dict) else {}
         expected = "a lightcli.Loader or a function that returns a DataLoader"
         return [
             self.problem(f"{key}.class_path", expected, f"{path!r} (a DataLoader class)", loader_instead(path, init))

@@ -79,11 +79,13 @@ def _dataloader_classes(loaders: Any) -> list[Problem]:
     ``Dataset`` for ``dataset: {class_path: ...}``); the fix is the Loader YAML or a function returning a DataLoader."""
     problems: list[Problem] = []
     for mode in ("train", "val", "test", "predict"):
-        loader = loaders.get(mode) if loaders is not None and hasattr(loaders, "get") else None
+        loader: Any = loaders.get(mode) if loaders is not None and hasattr(loaders, "get") else None
         path = loader.get("class_path") if loader is not None and hasattr(loader, "get") else None
+        if not isinstance(path, str):
+            continue
         cls: Any = None
         with contextlib.suppress(Exception):
-            cls = resolve_class(str(path)) if isinstance(path, str) else None
+            cls = resolve_class(path)
         if not (inspect.isclass(cls) and issubclass(cls, DataLoader)):
             continue
         init = loader.get("init_args")
