@@ -60,6 +60,51 @@ system:
 """
 """A Lighter config as Lighter's documentation writes one (its own classes swapped for lightcli's digits)."""
 
+LIGHTER_MODULE = """\
+trainer:
+    _target_: pytorch_lightning.Trainer
+    max_epochs: 1
+    limit_train_batches: 2
+    limit_val_batches: 1
+    enable_progress_bar: False
+
+model:
+    _target_: project.model.DigitsModel
+    network:
+        _target_: lightcli.MLP
+        in_features: 64
+        out_features: 10
+    criterion:
+        _target_: torch.nn.CrossEntropyLoss
+    optimizer:
+        _target_: torch.optim.Adam
+        params: "$@model::network.parameters()"
+        lr: 0.001
+    train_metrics:
+        _target_: torchmetrics.MetricCollection
+        metrics:
+            - _target_: torchmetrics.classification.MulticlassAccuracy
+              num_classes: 10
+    val_metrics: "%::train_metrics"
+
+data:
+    _target_: lighter.LighterDataModule
+    train_dataloader:
+        _target_: torch.utils.data.DataLoader
+        batch_size: 32
+        shuffle: True
+        dataset:
+            _target_: lightcli.Digits
+            split: train
+    val_dataloader:
+        _target_: torch.utils.data.DataLoader
+        batch_size: 64
+        dataset:
+            _target_: lightcli.Digits
+            split: val
+"""
+"""Lighter's newer layout, as its cifar10 example writes it: a LighterModule under ``model``, a LighterDataModule."""
+
 LIGHTER_REFERENCES = """\
 vars:
     num_classes: 10
@@ -158,6 +203,23 @@ def test_a_converted_lighter_config_trains(workdir: Path, capsys) -> None:
     (workdir / "new.yaml").write_text(text)
     assert main(["fit", "--config", "new.yaml"]) == 0
     assert "val/acc" not in capsys.readouterr().err
+
+
+def test_lighters_model_and_data_layout_moves_under_system_and_trains(workdir: Path) -> None:
+    text = convert(yaml.safe_load(LIGHTER_MODULE))
+    assert "# model: {_target_: project.model.DigitsModel}  # lightcli convert: its parts moved under system" in text
+    system = yaml.safe_load(text)["system"]
+    assert system["model"]["class_path"] == "lightcli.MLP"
+    assert system["metrics"]["train"] == [
+        {"class_path": "torchmetrics.classification.MulticlassAccuracy", "init_args": {"num_classes": 10}}
+    ]
+    assert system["metrics"]["val"] == "${system.metrics.train}"
+    assert system["dataloaders"]["val"]["class_path"] == "lightcli.Loader"
+    system["metrics"]["val"] = system["metrics"]["train"]  # shared values are resolved by the parser (not here)
+    config = yaml.safe_load(text)
+    config["system"] = system
+    (workdir / "new.yaml").write_text(yaml.safe_dump(config))
+    assert main(["fit", "--config", "new.yaml"]) == 0
 
 
 def test_lighter_references_become_shared_values_and_expressions_comments() -> None:

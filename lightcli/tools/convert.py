@@ -47,6 +47,26 @@ _DROPPED_TARGETS = {
 _WRAPPED: dict[tuple[str, ...], str] = {("system", "scheduler"): "scheduler"}
 """Keys whose Lighter value goes one level down in lightcli (``system.scheduler.scheduler``: the scheduler class)."""
 
+_LIGHTER_MODULE = {
+    "network": ("model",),
+    "criterion": ("criterion",),
+    "optimizer": ("optimizer",),
+    "scheduler": ("scheduler",),
+    "train_metrics": ("metrics", "train"),
+    "val_metrics": ("metrics", "val"),
+    "test_metrics": ("metrics", "test"),
+}
+"""Lighter's ``model:`` (a LighterModule) arguments -> the keys of lightcli's ``system``."""
+
+_LIGHTER_DATA = ("lighter.LighterDataModule", "lighter.data.LighterDataModule")
+_LIGHTER_LOADERS = {f"{mode}_dataloader": ("dataloaders", mode) for mode in ("train", "val", "test", "predict")}
+"""Lighter's ``data:`` (a LighterDataModule) arguments -> the keys of lightcli's ``system``."""
+
+_LEFT_BEHIND = {
+    "model": "its parts moved under system (for steps of its own, subclass lightcli.System)",
+    "data": "its dataloaders moved under system.dataloaders",
+}
+
 _UNTRANSLATED_KEYS = {
     "_args_": "positional arguments: give them by name in init_args",
     "_recursive_": "lightcli always builds nested class_path entries",
@@ -67,14 +87,17 @@ class _Converter:
         self.comments: dict[str, str] = {}  # placeholder -> the comment that replaces its line
         self.references: list[tuple[tuple[str, ...], str]] = []  # (source key, placeholder)
 
-    def _untranslated(self, value: Any, why: str) -> str:
+    def untranslated(self, value: Any, why: str) -> str:
         marker = f"__lightcli_convert_{len(self.comments)}__"
         shown = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
         self.comments[marker] = f"{shown}  # lightcli convert: {why}"
         return marker
 
     def node(self, value: Any, source: tuple[str, ...], target: tuple[str, ...], wrapped: bool = False) -> Any:
-        inner = _WRAPPED.get(source)
+        if _is_collection(value) and len(target) == 3 and target[:2] == ("system", "metrics"):
+            self.paths[source] = target
+            return self.node(value["metrics"], (*source, "metrics"), target)  # lightcli takes a list of metrics
+        inner = _WRAPPED.get(target)
         if inner is not None and isinstance(value, dict) and "_target_" in value and not wrapped:
             return {inner: self.node(value, source, (*target, inner), wrapped=True)}
         self.paths[source] = target
@@ -99,7 +122,7 @@ class _Converter:
                     counterpart = path  # a sampler or the like: see the README on DataLoader
                 out["class_path"] = counterpart
                 if path.startswith("lighter.") and path not in CLASS_PATHS:
-                    out["class_path"] = self._untranslated(path, "a Lighter class with no lightcli counterpart")
+                    out["class_path"] = self.untranslated(path, "a Lighter class with no lightcli counterpart")
                 out["init_args"] = {}
                 args_target = (*target, "init_args")
         init_args = out.get("init_args", out)
@@ -110,7 +133,7 @@ class _Converter:
             if key == "_partial_":
                 continue  # jsonargparse makes a callable of class_path + init_args where the type is a callable
             if key in _UNTRANSLATED_KEYS and (key.startswith("_") or not source):
-                init_args[key] = self._untranslated(item, _UNTRANSLATED_KEYS[key])
+                init_args[key] = self.untranslated(item, _UNTRANSLATED_KEYS[key])
                 continue
             if self._passed_in(key, item, out.get("class_path")):
                 continue
@@ -133,14 +156,14 @@ class _Converter:
         if _HYDRA.search(value):
             return _HYDRA.sub(lambda m: "${" + self._defer(m.group(1).split(".")) + "}", value)
         if value.startswith("$"):
-            return self._untranslated(value, "a Python expression: write its value (or a class_path) by hand")
+            return self.untranslated(value, "a Python expression: write its value (or a class_path) by hand")
         if value == "???":
-            return self._untranslated(value, "Hydra's mandatory value: give it in the config or on the command line")
+            return self.untranslated(value, "Hydra's mandatory value: give it in the config or on the command line")
         return value
 
     def _reference(self, kind: str, reference: str, source: tuple[str, ...]) -> Any:
         if ".yaml" in reference or ".yml" in reference:
-            return self._untranslated(f"{kind}{reference}", "a reference into another file: copy what it names here")
+            return self.untranslated(f"{kind}{reference}", "a reference into another file: copy what it names here")
         parts = _SEPARATOR.split(reference)
         if parts and parts[0] == "":  # %::key: relative to the mapping the reference stands in
             parts = [*source[:-1], *[p for p in parts[1:] if p]]
@@ -160,10 +183,55 @@ class _Converter:
         return ".".join(parts)
 
 
+def _is_collection(value: Any) -> bool:
+    """A ``torchmetrics.MetricCollection`` given only its metrics (lightcli names a list of metrics itself)."""
+    return (
+        isinstance(value, dict)
+        and value.get("_target_") == "torchmetrics.MetricCollection"
+        and set(value) <= {"_target_", "metrics"}
+    )
+
+
+def _moved(config: dict[str, Any]) -> list[tuple[tuple[str, ...], tuple[str, ...], Any]]:
+    """``(source key, key under system, value)`` for Lighter's newer layout: ``model:`` a LighterModule with
+    network, criterion, optimizer, ... and ``data:`` a LighterDataModule with ``<mode>_dataloader``."""
+    if "system" in config:
+        return []
+    moved: list[tuple[tuple[str, ...], tuple[str, ...], Any]] = []
+    model, data = config.get("model"), config.get("data")
+    if isinstance(model, dict) and "_target_" in model and set(model) & set(_LIGHTER_MODULE):
+        moved += [(("model", k), _LIGHTER_MODULE[k], v) for k, v in model.items() if k in _LIGHTER_MODULE]
+    if isinstance(data, dict) and data.get("_target_") in _LIGHTER_DATA:
+        moved += [(("data", k), _LIGHTER_LOADERS[k], v) for k, v in data.items() if k in _LIGHTER_LOADERS]
+    return moved
+
+
+def _place(tree: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:
+    for key in keys[:-1]:
+        tree = tree.setdefault(key, {})
+    tree[keys[-1]] = value
+
+
 def convert(config: Any) -> str:
     """The YAML text of a ``_target_`` config in lightcli's syntax, with a comment for each untranslated value."""
     converter = _Converter()
-    converted = converter.node(config, (), ())
+    moved = _moved(config) if isinstance(config, dict) else []
+    converted: Any
+    if not moved:
+        converted = converter.node(config, (), ())
+    else:  # Lighter's model + data: the System's keys, each converted where it stood (its references follow)
+        converted = {}
+        system: dict[str, Any] = {}
+        for source, keys, value in moved:
+            _place(system, keys, converter.node(value, source, ("system", *keys)))
+        sources = {source for source, _, _ in moved}
+        for key, value in config.items():
+            if key in _LEFT_BEHIND and isinstance(value, dict) and "_target_" in value:
+                rest = {n: v for n, v in value.items() if (key, n) not in sources}
+                converted[key] = converter.untranslated(rest, _LEFT_BEHIND[key])
+            else:
+                converted[key] = converter.node(value, (key,), (key,))
+        converted["system"] = system
     text = yaml.safe_dump(converted, sort_keys=False, width=120, allow_unicode=True)
     for parts, marker in converter.references:
         text = text.replace(marker, converter.new_key(parts))
