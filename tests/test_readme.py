@@ -2,7 +2,7 @@
 
 The blocks share one folder, as a reader typing them one after the other would: the first ``fit`` makes
 ``runs/digits/version_0``, which the ``test`` command after it reads. A ``<ckpt>`` placeholder stands for
-the checkpoint the last ``fit`` printed. Training runs 2 epochs (an added override) to keep the test lean.
+the checkpoint the last ``fit`` printed. Training runs 1 epoch (an added override) to keep the test lean.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def test_every_readme_command_block_naming_a_shipped_config_works(
                 command = command.replace("<ckpt>", checkpoint)
             assert not re.search(r"<\w+>", command), f"a placeholder without a value: {command}"
             if command.startswith("lightcli fit ") and "--print_config" not in command:
-                command += " --trainer.max_epochs 2 --trainer.enable_progress_bar false"
+                command += " --trainer.max_epochs 1 --trainer.enable_progress_bar false"
             if number == 0:
                 shell = command.replace("lightcli ", f"{sys.executable} -m lightcli ", 1)
                 done = subprocess.run(
