@@ -6,7 +6,9 @@ runs the one asked for (``main`` and ``run`` are re-exported here).
 
 from __future__ import annotations
 
+import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -18,8 +20,10 @@ from pytorch_lightning.callbacks import ProgressBar as _LightningProgressBar
 from pytorch_lightning.cli import LightningArgumentParser
 
 from lightcli.commands import main, run
+from lightcli.config.classpaths import resolve_class
 from lightcli.config.commands import NAMES, SUBCOMMANDS, TOOLS, requested_subcommand
 from lightcli.config.explain import ParseFailure, building, naming, run_reported
+from lightcli.config.helpargs import chosen_classes, with_system_help
 from lightcli.config.migrations import migrate, read_migrated, report
 from lightcli.config.preflight import checkpoint_problems, version_problems
 from lightcli.config.problems import ConfigError
@@ -41,7 +45,7 @@ from lightcli.run.checkpoints import (
 from lightcli.run.console import ProgressBar, metrics_table
 from lightcli.run.stored import forget as forget_checkpoints
 from lightcli.run.stored import read_checkpoint, stored_system_config
-from lightcli.upstream.jsonargparse import install, read_config_files_with
+from lightcli.upstream.jsonargparse import install, read_config_files_with, shorten_class_lists
 from lightcli.upstream.lightning import CLIBase, SectionInstantiator, parsers_only, section_dump
 
 __all__ = ["SUBCOMMANDS", "TOOLS", "LightCLI", "build_parser", "main", "run", "run_lightning"]
@@ -83,6 +87,14 @@ def _stored_system_config(ckpt_path: str | None) -> dict[str, Any] | None:
 class StrictParser(LightningArgumentParser):
     """The parser of ``lightcli``: a rejected config raises :class:`ParseFailure` instead of printing usage."""
 
+    more_help: Callable[[], str] | None = None
+    """Text appended to ``--help`` (the System's keys and the chosen classes' init_args, set by :class:`LightCLI`)."""
+
+    def format_help(self, formatter: Any = None) -> str:
+        """jsonargparse's help, followed by :attr:`more_help`."""
+        text = super().format_help() if formatter is None else super().format_help(formatter)
+        return text + self.more_help() if self.more_help is not None else text
+
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         """Raises :class:`ParseFailure` (jsonargparse's own nested parsers keep raising ``ArgumentError``)."""
         if not self.exit_on_error:
@@ -109,6 +121,35 @@ def _lightning_options() -> dict[str, Any]:
     }
 
 
+def _class_help(parser_class: type, cls: Any, prefix: str, title: str) -> str:
+    """The options of ``cls`` under ``prefix`` with their docstrings, as a help section (no usage line)."""
+    parser = parser_class(description=title, add_help=False)
+    parser.add_class_arguments(cls, prefix, fail_untyped=False)
+    return parser.format_help().split("\n\n", 1)[-1]
+
+
+def _system_help(parser_class: type, args: list[str]) -> str:
+    """The System's keys with their docstrings, then the init_args of each class the config or command line chose."""
+    sections = [
+        _class_help(
+            parser_class, System, "system", "The System (--system.* keys; --system.<key>.help CLASS for a class):"
+        )
+    ]
+    shown: dict[str, str] = {}
+    for key, class_path in chosen_classes(args).items():
+        if class_path in shown:
+            continue
+        try:
+            cls = resolve_class(class_path)
+        except (ConfigError, ImportError, AttributeError):
+            continue  # the parse reports it
+        if inspect.isclass(cls):
+            shown[class_path] = key
+            title = f"--system.{key}: {class_path} (its init_args):"
+            sections.append(_class_help(parser_class, cls, f"system.{key}.init_args", title))
+    return "\n" + "\n".join(sections)
+
+
 class LightCLI(CLIBase):
     """LightningCLI for a :class:`~lightcli.System` (or a subclass) under the ``system`` key.
 
@@ -127,13 +168,15 @@ class LightCLI(CLIBase):
 
     def _prepare(self, args: list[str] | None) -> None:
         """Sets what the parsers and the run read, before LightningCLI builds the parsers."""
-        self._argv = list(sys.argv[1:] if args is None else args)
+        self._argv = with_system_help(list(sys.argv[1:] if args is None else args))
         self._requested = requested_subcommand(self._argv)
         self._resume_dir: Path | None = None
         self._run: runs.RunDirectory | None = None
         self._changes: dict[str, tuple[Any, Any]] | None = None  # set when a fit resumes a checkpoint
         # dataclass field docstrings are help text only, and reading them costs seconds: only for help
         set_parsing_settings(docstring_parse_attribute_docstrings=_prints_help(self._argv))
+        if _prints_help(self._argv):
+            shorten_class_lists()  # a few known subclasses per option, not ~300 (lightcli.upstream.jsonargparse)
 
     # -- parsers -------------------------------------------------------------------------------------
 
@@ -159,6 +202,8 @@ class LightCLI(CLIBase):
         for name, description in SUBCOMMANDS.items():
             if name == self._requested:
                 subparser = self.prepare_subcommand_parser(Trainer, name, description=description)
+                if isinstance(subparser, StrictParser):
+                    subparser.more_help = lambda: _system_help(self.parser_class, self._argv)
             else:
                 subparser = self.init_parser(description=description)
             self.subcommand_parsers[name] = subparser

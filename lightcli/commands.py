@@ -12,7 +12,7 @@ import os
 import sys
 
 from lightcli.config.commands import COMMANDS, LIGHTNING_TARGET, SUBCOMMANDS, requested_subcommand
-from lightcli.config.preflight import version_problems
+from lightcli.config.preflight import version_problems, versions_text
 from lightcli.config.problems import ConfigError
 from lightcli.config.project import load_project, pop_project
 from lightcli.run.quiet import quiet
@@ -27,6 +27,9 @@ def main(args: list[str] | None = None) -> int:
     ``--project <folder>`` as ``project.<module>.<Name>`` (see :mod:`lightcli.config.project`).
     """
     argv = list(sys.argv[1:] if args is None else args)
+    if "--version" in argv and requested_subcommand(argv) in (None, *SUBCOMMANDS):
+        print(versions_text())  # importlib.metadata only: no torch
+        return 0
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.insert(0, cwd)

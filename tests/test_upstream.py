@@ -72,6 +72,17 @@ def test_the_patched_internals_of_typehints_exist() -> None:
     assert {"prev_val", "orig_val"} <= set(parameters(typehints.adapt_typehints))
 
 
+def test_the_class_lists_of_help_come_from_extra_help() -> None:
+    """``shorten_class_lists`` wraps ``ActionTypeHint.extra_help``, which lists ``get_all_subclass_paths``."""
+    extra_help = typehints.ActionTypeHint.__dict__["extra_help"]
+    original = getattr(extra_help, "__wrapped__", extra_help)
+    assert parameters(original) == ["self"]
+    assert "get_all_subclass_paths(self._typehint, closed_types=False)" in inspect.getsource(original)
+    assert "closed_types" in parameters(typehints.get_all_subclass_paths)
+    assert upstream_jsonargparse.shorten_class_lists()
+    assert typehints.ActionTypeHint.__dict__["extra_help"].__wrapped__ is original  # once, whatever the calls
+
+
 def test_signature_parameters_come_from_the_resolver() -> None:
     assert parameters(get_signature_parameters)[:3] == ["function_or_class", "method_or_property", "logger"]
     params = upstream_jsonargparse.signature_parameters(Part, logger=False)

@@ -10,7 +10,21 @@ from typing import Any
 from lightcli.config.allowlist import refused
 from lightcli.config.problems import ConfigError, Problem, suggest, type_name
 
-__all__ = ["example_class", "is_subclass", "resolve_class", "use_subclass", "what"]
+__all__ = [
+    "LOADER_ARGUMENTS",
+    "accepting",
+    "example_class",
+    "is_subclass",
+    "loader_instead",
+    "resolve_class",
+    "use_subclass",
+    "what",
+]
+
+LOADER_ARGUMENTS = frozenset(
+    {"dataset", "batch_size", "shuffle", "num_workers", "drop_last", "pin_memory", "collate_fn", "persistent_workers"}
+)
+"""The arguments ``lightcli.Loader`` shares with ``torch.utils.data.DataLoader``."""
 
 
 def _unresolved(expected: str, got: str, fix: str) -> ConfigError:
@@ -183,3 +197,53 @@ def use_subclass(base: Any) -> str:
     if example == "module.Class":
         return f"Use a subclass of {type_name(base)}."
     return f"Use a subclass of {type_name(base)}, e.g. {example}."
+
+
+def _takes(cls: Any, argument: str) -> bool:
+    try:
+        return argument in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def accepting(argument: str, near: Any) -> list[str]:
+    """Up to 3 classes that take ``argument``: lightcli's public classes, then those of ``near``'s module.
+
+    For a key that the class (or function) ``near`` does not take: which class in its neighbourhood does
+    (``dim`` given to ``lightcli.Call`` -> ``lightcli.Argmax``).
+    """
+    found: list[str] = []
+    for module_name in ("lightcli", getattr(near, "__module__", None) or ""):
+        module = sys.modules.get(module_name)
+        for name in _public_names(module) if module is not None else ():
+            candidate = getattr(module, name, None)
+            if inspect.isclass(candidate) and candidate is not near and _takes(candidate, argument):
+                path = type_name(candidate)
+                if path not in found:
+                    found.append(path)
+    return found[:3]
+
+
+def loader_instead(path: str, init_args: dict[str, Any]) -> str:
+    """The fix for a DataLoader class given as a loader: the exact YAML of a ``lightcli.Loader`` (or a function)."""
+    others = sorted(set(map(str, init_args)) - LOADER_ARGUMENTS)
+    if not others:
+        shown = ", ".join(f"{k}: {_flow(v)}" for k, v in init_args.items())
+        return (
+            f"lightcli.Loader takes the same arguments and builds the dataset only when its mode runs: "
+            f"write {{class_path: lightcli.Loader, init_args: {{{shown}}}}}."
+        )
+    return (
+        f"lightcli.Loader does not take {', '.join(others)}: write a function that returns your {path.rsplit('.', maxsplit=1)[-1]} "
+        f"and give it with its arguments, {{class_path: mymodule.make_loader, init_args: {{...}}}}."
+    )
+
+
+def _flow(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else str(value)

@@ -61,6 +61,11 @@ COMMANDS: tuple[Command, ...] = (
         target="lightcli.tools.diff:main",
     ),
     Command(
+        "convert",
+        "Translate a Lighter or Hydra config (_target_) into class_path + init_args: convert old.yaml > new.yaml.",
+        target="lightcli.tools.convert:main",
+    ),
+    Command(
         "check",
         "Check a config without training: every error at once (--run: one batch per mode).",
         target="lightcli.tools.check:main",

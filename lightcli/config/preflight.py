@@ -13,9 +13,9 @@ from lightcli.config.allowlist import allowed_prefixes, import_paths, refused
 from lightcli.config.commands import SUBCOMMANDS
 from lightcli.config.problems import ConfigError, Problem, suggest
 from lightcli.config.sources import COMMAND_LINE, load_file, read_sources
-from lightcli.upstream.versions import unchecked_versions
+from lightcli.upstream.versions import installed_versions, unchecked_versions
 
-__all__ = ["checkpoint_problems", "preflight", "version_problems"]
+__all__ = ["checkpoint_problems", "preflight", "version_problems", "versions_text"]
 
 
 # -- before parsing ---------------------------------------------------------------------------------------
@@ -64,9 +64,43 @@ def preflight(argv: list[str], subcommands: list[str]) -> None:
             ]
         )
     sources = read_sources(argv[position + 1 :])
+    foreign = _target_syntax(sources.tree, sources.origin)
+    if foreign is not None:  # one message, not one per key of a Lighter or Hydra config
+        raise ConfigError([foreign])
     problems = [*sources.problems, *_outside_allowlist(sources.tree, "", sources.origin)]
     if problems:
         raise ConfigError(problems)
+
+
+def _target_keys(tree: Any, prefix: str = "") -> list[str]:
+    """The dotted keys of the mappings in ``tree`` that name their class with ``_target_`` (Lighter, Hydra)."""
+    found = []
+    if isinstance(tree, dict):
+        if "_target_" in tree:
+            found.append(prefix)
+        for key, value in tree.items():
+            found += _target_keys(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree):
+            found += _target_keys(value, f"{prefix}.{i}")
+    return found
+
+
+def _target_syntax(tree: Any, origin: Callable[[str], str | None]) -> Problem | None:
+    """One problem for a config written with ``_target_`` (Lighter's or Hydra's syntax), naming how to translate it."""
+    keys = _target_keys(tree)
+    if not keys:
+        return None
+    where = origin(keys[0])
+    file = where if where and where != COMMAND_LINE else "old.yaml"
+    more = f" and {len(keys) - 1} more" if len(keys) > 1 else ""
+    return Problem(
+        keys[0] or "_target_",
+        "class_path + init_args (lightcli's syntax)",
+        f"_target_ with flat arguments (Lighter's or Hydra's syntax) at {keys[0] or 'the top level'}{more}",
+        f"Translate the file: `lightcli convert {file} > new.yaml`, then check new.yaml's comments.",
+        where,
+    )
 
 
 def checkpoint_problems(stored: dict[str, Any] | None, ckpt: str) -> list[Problem]:
@@ -108,3 +142,12 @@ def version_problems() -> list[Problem]:
         )
         for name, installed, checked in unchecked_versions()
     ]
+
+
+def versions_text() -> str:
+    """What ``lightcli --version`` prints: lightcli's version, then its main dependencies' (one per line)."""
+    versions = installed_versions()
+    lightcli = versions.pop("lightcli", None) or "unknown (not installed as a package)"
+    lines = [f"lightcli {lightcli}"]
+    lines += [f"  {name} {version or 'not installed'}" for name, version in versions.items()]
+    return "\n".join(lines)

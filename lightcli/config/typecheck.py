@@ -15,7 +15,15 @@ import typing
 from typing import Any, Literal
 
 from lightcli.config import hints
-from lightcli.config.classpaths import example_class, is_subclass, resolve_class, use_subclass, what
+from lightcli.config.classpaths import (
+    accepting,
+    example_class,
+    is_subclass,
+    loader_instead,
+    resolve_class,
+    use_subclass,
+    what,
+)
 from lightcli.config.problems import ConfigError, Problem, describe_type, describe_value, suggest, type_name
 from lightcli.config.shapes import fix_for, leaf, shape_matches
 from lightcli.config.sources import Sources
@@ -217,6 +225,8 @@ class Checker:
             cls = resolve_class(path, hint)
         except ConfigError as error:
             return [self._unresolved(error, f"{key}.class_path")]
+        if not is_subclass(cls, hint) and _is_dataloader_class(cls):
+            return self._dataloader(path, value, key)
         if not is_subclass(cls, hint):
             return [
                 self.problem(
@@ -276,7 +286,7 @@ class Checker:
             if param is not None:
                 problems += self.check(item, param.annotation, f"{key}.{arg}")
             elif not allow_extra:
-                hint = suggest(arg, by_name)
+                hint = suggest(arg, by_name) or _taken_by(arg, cls)
                 accepted = ", ".join(p.name for p in params) or "none"
                 problems.append(
                     self.problem(
@@ -310,11 +320,13 @@ class Checker:
         except ConfigError as error:
             return [self._unresolved(error, f"{key}.class_path")]
         base = next((b for b in bases if is_subclass(cls, b)), None)
+        if base is not None and _is_dataloader_class(cls):
+            return self._dataloader(path, value, key)
         if base is not None:
             return self._class_arguments(cls, value, key, skip)
         base = bases[0] if bases else None
         if not inspect.isclass(cls):
-            return []
+            return self._function_arguments(cls, path, value, key, skip)
         if base is not None and not any("__call__" in vars(c) for c in cls.__mro__[:-1]):
             return [
                 self.problem(
@@ -325,6 +337,45 @@ class Checker:
                 )
             ]
         return self._class_arguments(cls, value, key, 0)
+
+    def _dataloader(self, path: str, value: dict[str, Any], key: str) -> list[Problem]:
+        """A DataLoader class given as a loader (built at once, with its dataset): the Loader YAML that works."""
+        init: dict[str, Any] = value["init_args"] if isinstance(value.get("init_args"), dict) else {}
+        expected = "a lightcli.Loader or a function that returns a DataLoader"
+        return [
+            self.problem(f"{key}.class_path", expected, f"{path!r} (a DataLoader class)", loader_instead(path, init))
+        ]
+
+    def _function_arguments(self, fn: Any, path: str, value: dict[str, Any], key: str, skip: int) -> list[Problem]:
+        """A function given by class_path with init_args where the value is called with arguments (a transform):
+        jsonargparse refuses its init_args; a class that takes them is what works."""
+        init = value.get("init_args")
+        if skip == 0 or not isinstance(init, dict) or not init:
+            return []  # a function called with its init_args (a loader function): jsonargparse's to check
+        first = str(next(iter(init)))
+        near = accepting(first, fn)
+        example = f" e.g. {{class_path: {near[0]}, init_args: {{{first}: ...}}}}" if near else ""
+        fix = f"Use a class that takes {first} and is called on the value{',' + example if example else ''}."
+        return [
+            self.problem(
+                f"{key}.init_args",
+                "no init_args: a function given by class_path is called on the value as it is",
+                f"{path!r} (a function) with init_args {', '.join(map(str, init))}",
+                fix,
+            )
+        ]
+
+
+def _taken_by(argument: str, cls: Any) -> str:
+    """`` Did you mean lightcli.Argmax, which takes 'dim'?`` when a class near ``cls`` takes ``argument``."""
+    near = accepting(argument, cls)
+    return f" {' or '.join(near)} take{'s' if len(near) == 1 else ''} {argument!r}." if near else ""
+
+
+def _is_dataloader_class(cls: Any) -> bool:
+    return inspect.isclass(cls) and any(
+        c.__name__ == "DataLoader" and c.__module__.startswith("torch.utils.data") for c in cls.__mro__
+    )
 
 
 def _is_number_text(value: Any) -> bool:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 from pathlib import Path
 from typing import Any
 
 from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torch.utils.data import DataLoader
 
-from lightcli.config.classpaths import resolve_class
+from lightcli.config.classpaths import loader_instead, resolve_class
 from lightcli.config.commands import MODES
 from lightcli.config.problems import CHECK_INIT_ARGS, ConfigError, Problem, raised
 from lightcli.core.optim import build_optimizer
@@ -39,6 +41,7 @@ def static_problems(config: Any, subcommand: str | None) -> list[Problem]:
             problems.append(criterion_required())
         if own_optimizers and init.get("optimizer") is None:
             problems.append(optimizer_required())
+    problems += _dataloader_classes(loaders)
     mode = MODES[subcommand][0]  # the mode whose data the subcommand needs first
     if not has_data and (loaders is None or loaders.get(mode) is None):
         problems.append(loader_required(mode))
@@ -68,6 +71,30 @@ def static_problems(config: Any, subcommand: str | None) -> list[Problem]:
         with contextlib.suppress(Exception):
             if isinstance(path, str) and issubclass(resolve_class(path), ReduceLROnPlateau):
                 problems.append(monitor_required())
+    return problems
+
+
+def _dataloader_classes(loaders: Any) -> list[Problem]:
+    """A DataLoader class given as a loader: jsonargparse may accept it, but builds its dataset wrong (a bare
+    ``Dataset`` for ``dataset: {class_path: ...}``); the fix is the Loader YAML or a function returning a DataLoader."""
+    problems: list[Problem] = []
+    for mode in ("train", "val", "test", "predict"):
+        loader: Any = loaders.get(mode) if loaders is not None and hasattr(loaders, "get") else None
+        path = loader.get("class_path") if loader is not None and hasattr(loader, "get") else None
+        if not isinstance(path, str):
+            continue
+        cls: Any = None
+        with contextlib.suppress(Exception):
+            cls = resolve_class(path)
+        if not (inspect.isclass(cls) and issubclass(cls, DataLoader)):
+            continue
+        init = loader.get("init_args")
+        given = init.as_dict() if hasattr(init, "as_dict") else dict(init or {})
+        defaults = {n: p.default for n, p in inspect.signature(cls).parameters.items()}
+        given = {k: v for k, v in given.items() if k not in defaults or v != defaults[k]}
+        expected = "a lightcli.Loader or a function that returns a DataLoader"
+        got = f"{path!r} (a DataLoader class)"
+        problems.append(Problem(f"system.dataloaders.{mode}.class_path", expected, got, loader_instead(path, given)))
     return problems
 
 

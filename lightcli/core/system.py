@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torch.utils.data import DataLoader
 from torchmetrics import Metric, MetricCollection
 
 from lightcli.config.problems import ConfigError, Problem
@@ -392,6 +393,8 @@ class System(pl.LightningModule):
             if not required:
                 return []
             raise ConfigError(loader_required(mode))
+        if isinstance(factory, DataLoader):  # a function returning a DataLoader, given with its init_args
+            return factory
         try:
             return factory()
         except ConfigError:

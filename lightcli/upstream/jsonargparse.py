@@ -21,6 +21,7 @@ name                                      where upstream                        
 ``ArgumentParser._instantiators``         ``jsonargparse/_core.py``, from 4.49       4.51.0 - 4.53.0  :func:`parser_instantiators` (explain)
                                           ``jsonargparse/_deprecated.py``
 ``path_type(mode)._mode``                 ``jsonargparse/typing.py``                 4.51.0 - 4.53.0  :func:`path_mode` (typecheck)
+``ActionTypeHint.extra_help``             ``jsonargparse/_typehints.py``             4.51.0 - 4.53.0  :func:`shorten_class_lists` (cli)
 ========================================  =========================================  ===============  ==============================
 
 Parse time: configs with many class_path entries parse and build in time linear in their number.
@@ -58,10 +59,14 @@ It uses the private names ``_paths.Path.read_text``, ``Path._absolute``, ``Path.
 from __future__ import annotations
 
 import copy
+import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
 __all__ = [
+    "ALL_CLASSES_ENV_VAR",
+    "SHORT_CLASS_LIST",
     "action_typehint",
     "has_typehint",
     "install",
@@ -71,6 +76,8 @@ __all__ = [
     "parser_instantiators",
     "path_mode",
     "read_config_files_with",
+    "short_class_list",
+    "shorten_class_lists",
     "signature_parameters",
     "subcommand_parsers",
 ]
@@ -234,3 +241,51 @@ def signature_parameters(cls: Any, logger: Any = True) -> list[Any]:
 def path_mode(hint: Any) -> str:
     """The mode of a jsonargparse path type (``"fr"`` for ``Path_fr``), empty when it has none."""
     return str(getattr(hint, "_mode", ""))
+
+
+SHORT_CLASS_LIST = 12
+"""How many known subclasses ``--help`` names for one option (lightcli's own first); the rest are counted by package."""
+
+ALL_CLASSES_ENV_VAR = "LIGHTCLI_HELP_ALL_CLASSES"
+"""Set to 1 to list every known subclass in ``--help``."""
+
+
+def short_class_list(class_paths: list[str], limit: int = SHORT_CLASS_LIST) -> str:
+    """The known subclasses as ``--help`` shows them: up to ``limit`` names, then the others counted by package."""
+    if len(class_paths) <= limit:
+        return ", ".join(class_paths)
+    common = ("lightcli.", "torch.nn.", "torch.optim.", "torch.utils.data.", "torchmetrics.classification.")
+    rank = {path: next((i for i, c in enumerate(common) if path.startswith(c)), len(common)) for path in class_paths}
+    ordered = sorted(class_paths, key=lambda p: (rank[p], p.count("."), class_paths.index(p)))
+    shown, rest = ordered[:limit], ordered[limit:]
+    packages: dict[str, int] = {}
+    for path in rest:
+        package = ".".join(path.split(".")[:2]) if path.startswith("torch.") else path.split(".")[0]
+        packages[package] = packages.get(package, 0) + 1
+    counted = ", ".join(f"{n} in {package}" for package, n in sorted(packages.items(), key=lambda kv: -kv[1]))
+    return f"{', '.join(shown)} and {len(rest)} more ({counted}; all of them: {ALL_CLASSES_ENV_VAR}=1)"
+
+
+def shorten_class_lists() -> bool:
+    """Makes ``--help`` name at most :data:`SHORT_CLASS_LIST` known subclasses per option (idempotent).
+
+    jsonargparse lists every known subclass (``torch.nn.Module``: about 300). Returns whether it is active.
+    """
+    from jsonargparse import _typehints
+
+    action = _typehints.ActionTypeHint
+    original = action.__dict__.get("extra_help")
+    if getattr(original, "__wrapped__", None) is not None:
+        return True
+    if original is None or not callable(getattr(_typehints, "get_all_subclass_paths", None)):
+        return False
+
+    @functools.wraps(original)
+    def extra_help(self: Any) -> str:
+        class_paths = _typehints.get_all_subclass_paths(self._typehint, closed_types=False)
+        if not class_paths or os.environ.get(ALL_CLASSES_ENV_VAR) == "1":
+            return str(original(self))
+        return ", known subclasses: " + short_class_list(class_paths)
+
+    action.extra_help = extra_help  # type: ignore[method-assign]
+    return True

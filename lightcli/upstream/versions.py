@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from importlib import metadata
 
-__all__ = ["CHECKED", "unchecked_versions"]
+__all__ = ["CHECKED", "REPORTED", "installed_versions", "unchecked_versions"]
 
 CHECKED: dict[str, tuple[str, str]] = {
     "pytorch-lightning": ("2.5.5", "2.7"),
@@ -32,6 +32,16 @@ before 4.46 refused a nested value given on the command line; torchmetrics 1.5 a
 ``torchmetrics.shape``, listed by ``lightcli schema``. The upper ends: the newest minor versions checked
 (jsonargparse's internals change in minor releases).
 """
+
+
+REPORTED: tuple[str, ...] = ("lightcli", "torch", "pytorch-lightning", "jsonargparse", "torchmetrics")
+"""The distributions ``lightcli --version`` reports, lightcli first."""
+
+
+def installed_versions() -> dict[str, str | None]:
+    """The installed version of each :data:`REPORTED` distribution (None when it is not installed), read from
+    ``importlib.metadata`` without importing any of them."""
+    return {name: _installed(name) for name in REPORTED}
 
 
 def _release(version: str) -> tuple[int, ...]:
