@@ -93,7 +93,7 @@ def _lightning_options() -> dict[str, Any]:
         "trainer_defaults": {
             "logger": [
                 {
-                    "class_path": "pytorch_lightning.loggers.TensorBoardLogger",
+                    "class_path": "lightcli.run.loggers.TensorBoardLogger",  # reads no TensorBoard to check
                     "init_args": {"save_dir": "runs", "default_hp_metric": False},
                 },
                 {"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": {"save_dir": "runs"}},

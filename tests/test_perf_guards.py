@@ -165,10 +165,9 @@ def _imported_by(*args: str) -> set[str]:
     return set(proc.stderr.rsplit("MODULES ", 1)[1].split())
 
 
-HEAVY_UNUSED_BY_HELP = (
+HEAVY_UNUSED_BY_HELP = (  # not matplotlib: torchmetrics imports it when installed, for plain LightningCLI too
     "sklearn",
     "optuna",
-    "matplotlib",
     "lightcli.tools.sweep",
     "lightcli.tools.schema",
     "lightcli.tools.completion",
@@ -312,3 +311,52 @@ def test_nested_class_paths_are_not_reparsed_for_each_enclosing_level(
         LightCLI(args=["--config", str(path)], run=False)
     # lightcli.Digits sits in a Loader in system.dataloaders (4 loaders): jsonargparse alone parses it ~240 times
     assert parsed["lightcli.Digits"] <= 4 * 30
+
+
+_MODULES_AFTER = (
+    "import runpy, sys\n"
+    "target, args = sys.argv[1], sys.argv[2:]\n"
+    "sys.argv = [target, *args]\n"
+    "try:\n"
+    "    if target == 'lightcli':\n"
+    "        from lightcli.commands import main\n"
+    "        main(args)\n"
+    "    else:\n"
+    "        exec(target)\n"
+    "except SystemExit:\n"
+    "    pass\n"
+    "sys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)))\n"
+)
+_PLAIN_CLI = (
+    "from pytorch_lightning import LightningDataModule, LightningModule\n"
+    "from pytorch_lightning.cli import LightningCLI\n"
+    "LightningCLI(LightningModule, LightningDataModule, subclass_mode_model=True, subclass_mode_data=True)\n"
+)
+
+
+def _modules_after(cwd: Path, target: str, *args: str) -> set[str]:
+    """The modules imported by the end of ``lightcli <args>`` (``target='lightcli'``) or of a Python script."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _MODULES_AFTER, target, *args],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        cwd=cwd,
+        check=False,
+    )
+    assert "MODULES " in proc.stderr, proc.stderr[-2000:]
+    return set(proc.stderr.rsplit("MODULES ", 1)[1].split())
+
+
+def test_a_fit_imports_nothing_that_plain_lightningcli_help_does_not(tmp_path: Path) -> None:
+    # a fit that replaces the default loggers: TensorBoard, scikit-learn and scipy are never imported by lightcli
+    csv = {"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": {"save_dir": "logs"}}
+    trainer = {"logger": csv, "max_steps": 1}
+    config = tiny_config(trainer={**trainer, "limit_val_batches": 0, "enable_checkpointing": False})
+    write_config(tmp_path / "csv.yaml", config)
+    ours = _modules_after(tmp_path, "lightcli", "fit", "--config", "csv.yaml")
+    assert "lightcli.core.system" in ours and (tmp_path / "runs" / "csv" / "version_0" / "metrics.csv").is_file()
+    plain = {m.split(".")[0] for m in _modules_after(tmp_path, _PLAIN_CLI, "fit", "--help")}
+    # packages only: training itself imports more of torch and Lightning than their help does
+    assert {m.split(".")[0] for m in ours} - plain - {"lightcli", *sys.stdlib_module_names} == set()
+    assert {m for m in ours if m.split(".")[0] in ("sklearn", "tensorboard", "tensorboardX")} == set()
