@@ -38,7 +38,7 @@ from lightcli.run.checkpoints import (
 from lightcli.run.console import ProgressBar, metrics_table
 from lightcli.run.stored import forget as forget_checkpoints
 from lightcli.run.stored import stored_system_config
-from lightcli.upstream.jsonargparse import install, read_config_files_with
+from lightcli.upstream.jsonargparse import has_link_targets, install, read_config_files_with
 from lightcli.upstream.lightning import CLIBase, SectionInstantiator, parsers_only
 
 __all__ = ["SUBCOMMANDS", "TOOLS", "LightCLI", "build_parser", "main", "run", "run_lightning"]
@@ -248,7 +248,10 @@ class LightCLI(CLIBase):
         runs.share_with_launched_processes(run_dir)
         saved = config.clone()
         saved.ckpt_path = None  # the config reruns the run from the start
-        text = self.subcommand_parser(self.subcommand).dump(saved, skip_none=False)
+        parser = self.subcommand_parser(self.subcommand)
+        text = parser.dump(saved, skip_none=False)
+        if not has_link_targets(parser):  # the hyperparameters: this dump's sections, not a dump of their own
+            self.config_dump = yaml.safe_load(text)
         runs.place_loggers(config.trainer, run_dir)
         if config.trainer.get("default_root_dir") is None:
             config.trainer.default_root_dir = str(run_dir)

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import pytest
 import pytorch_lightning as pl
 import torch
+import yaml
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import Dataset
 from torchmetrics.classification import MulticlassAccuracy
@@ -360,3 +361,45 @@ def test_a_fit_imports_nothing_that_plain_lightningcli_help_does_not(tmp_path: P
     # packages only: training itself imports more of torch and Lightning than their help does
     assert {m.split(".")[0] for m in ours} - plain - {"lightcli", *sys.stdlib_module_names} == set()
     assert {m for m in ours if m.split(".")[0] in ("sklearn", "tensorboard", "tensorboardX")} == set()
+
+
+def test_a_fit_dumps_its_config_once_and_stores_that_dump_as_hyperparameters(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jsonargparse import ArgumentParser
+
+    calls = {"dump": 0, "nested": 0, "get_defaults": 0}
+    depth = [0]
+    dump, get_defaults = ArgumentParser.dump, ArgumentParser.get_defaults
+
+    def counting_dump(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls["dump" if depth[0] == 0 else "nested"] += 1
+        depth[0] += 1
+        try:
+            return dump(self, *args, **kwargs)
+        finally:
+            depth[0] -= 1
+
+    def counting_defaults(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls["get_defaults"] += 1
+        return get_defaults(self, *args, **kwargs)
+
+    monkeypatch.setattr(ArgumentParser, "dump", counting_dump)
+    monkeypatch.setattr(ArgumentParser, "get_defaults", counting_defaults)
+    seen: dict[str, Any] = {}
+
+    class Probe(pl.Callback):
+        def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+            seen["hparams"] = dict(pl_module.hparams)
+
+    monkeypatch.setattr(sys.modules[__name__], "Probe", Probe, raising=False)
+    config = tiny_config(trainer={"callbacks": [{"class_path": "test_perf_guards.Probe"}], "limit_val_batches": 0})
+    with quiet():
+        assert main(["fit", "--config", str(write_config(workdir / "tiny.yaml", config))]) == 0
+    assert calls["dump"] == 1  # the run record's config.yaml; the hyperparameters reuse it (LightningCLI: a 2nd dump)
+    assert calls["get_defaults"] <= 260  # jsonargparse's passes over the defaults (248 today; 4 nested loaders)
+    saved = yaml.safe_load(next(workdir.glob("runs/tiny/version_*/config.yaml")).read_text())
+    hparams = seen["hparams"]
+    assert hparams.pop("_class_path") == saved["system"]["class_path"]
+    hparams.pop("_instantiator")
+    assert hparams == saved["system"]["init_args"]
