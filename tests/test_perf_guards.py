@@ -403,3 +403,54 @@ def test_a_fit_dumps_its_config_once_and_stores_that_dump_as_hyperparameters(
     assert hparams.pop("_class_path") == saved["system"]["class_path"]
     hparams.pop("_instantiator")
     assert hparams == saved["system"]["init_args"]
+
+
+class Layers(torch.nn.Module):
+    """A model made of the layers a config lists.
+
+    Args:
+        layers: The layers, applied in order.
+    """
+
+    def __init__(self, layers: list[torch.nn.Module]) -> None:
+        super().__init__()
+        self.layers = torch.nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def test_a_model_of_many_nested_layers_parses_and_builds_in_linear_work(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jsonargparse import _typehints
+
+    adapt = _typehints.adapt_class_type
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        adapted[0] += 1
+        return adapt(*args, **kwargs)
+
+    monkeypatch.setattr(_typehints, "adapt_class_type", counting)
+    inner = copy._deepcopy_dispatch[dict]  # type: ignore[attr-defined]
+
+    def copying(value: Any, memo: Any, deepcopy: Any = copy.deepcopy) -> Any:
+        adapted[1] += 1
+        return inner(value, memo, deepcopy)
+
+    monkeypatch.setitem(copy._deepcopy_dispatch, dict, copying)  # type: ignore[attr-defined]
+    adapted = [0, 0]  # class_path values parsed, dicts deep-copied
+    layer = {"class_path": "torch.nn.Linear", "init_args": {"in_features": 64, "out_features": 64}}
+    work = {}
+    for n in (10, 20, 40):
+        config = tiny_config()
+        config["system"]["model"] = {"class_path": "test_perf_guards.Layers", "init_args": {"layers": [layer] * n}}
+        adapted[:] = [0, 0]
+        with quiet():
+            cli = LightCLI(args=["--config", str(write_config(workdir / f"layers{n}.yaml", config))], run=False)
+            cli.parser.instantiate_classes(cli.config)  # build too
+        work[n] = tuple(adapted)
+    # each layer (three class_path levels deep: system -> model -> layers[i]) costs the same: no quadratic term
+    # (jsonargparse alone copies the whole list for each element: 20 more layers cost ~4x the copies of 10 more)
+    for counted in (0, 1):
+        assert work[40][counted] - work[20][counted] == 2 * (work[20][counted] - work[10][counted])
