@@ -1,7 +1,9 @@
 """Benchmark: the same training job run by four contenders, interleaved, plus CLI command timings.
 
 (A) a raw PyTorch loop, (B) a hand-written LightningModule + Trainer, (C) plain LightningCLI with the
-hand-written typed module, (D) lightcli's System from YAML. Each run is a fresh process started
+hand-written typed module, (D) lightcli's System from YAML, all in lightcli's environment, and (M) C's script
+in a minimal virtualenv (``$LIGHTCLI_BENCH_MINIMAL_PYTHON``, default ``/work/venv-min/bin/python``; skipped
+when absent). Each run is a fresh process started
 from an empty temporary directory with ``OMP_NUM_THREADS=1``; runs go A B C D, A B C D, ...
 
 Run from the repository root (the virtualenv active)::
@@ -46,6 +48,18 @@ CONTENDERS: dict[str, tuple[str, list[str]]] = {
     ),
     "D": ("lightcli System (YAML)", [LIGHTCLI, "fit", "--config", str(BENCH / "d_system.yaml")]),
 }
+MINIMAL_PYTHON = Path(os.environ.get("LIGHTCLI_BENCH_MINIMAL_PYTHON", "/work/venv-min/bin/python"))
+"""A virtualenv with only what plain LightningCLI needs (torch, pytorch-lightning, jsonargparse[signatures],
+torchmetrics): contender M runs C's script there, so C against M is the cost of lightcli's environment alone."""
+
+
+def _add_minimal_contender() -> None:
+    if MINIMAL_PYTHON.exists():
+        CONTENDERS["M"] = (
+            "plain LightningCLI, minimal venv",
+            [str(MINIMAL_PYTHON), str(BENCH / "c_cli.py"), "fit", "--config", str(BENCH / "c_cli.yaml")],
+        )
+
 
 COMMANDS: dict[str, tuple[list[str], list[str]]] = {
     "--help": ([LIGHTCLI, "--help"], [sys.executable, str(BENCH / "c_cli.py"), "--help"]),
@@ -145,17 +159,24 @@ def bench_training(repeats: int) -> list[tuple[str, float, float, bool]]:
         return [r[key] for r in results[name]]
 
     print("\nPaired ratios (per round, median [min-max]):\n")
+    pairs = [("D", o) for o in "ABCM" if o in CONTENDERS] + ([("C", "M")] if "M" in CONTENDERS else [])
     ratio_rows = []
     for key, label, _, _ in FIGURES:
-        ratio_rows.append([label, *(_ratio(col("D", key), col(other, key))[1] for other in "ABC")])
-    print(markdown_table(["figure", "D / A", "D / B", "D / C"], ratio_rows))
+        ratio_rows.append([label, *(_ratio(col(a, key), col(b, key))[1] for a, b in pairs)])
+    print(markdown_table(["figure", *(f"{a} / {b}" for a, b in pairs)], ratio_rows))
     targets = [
         ("time per step D/B", _ratio(col("D", "step"), col("B", "step"))[0], 0.9),
-        ("time per step D/A", _ratio(col("D", "step"), col("A", "step"))[0], 1.5),
-        ("startup to first step D/C", _ratio(col("D", "startup"), col("C", "startup"))[0], 1.0),
+        ("time per step D/A", _ratio(col("D", "step"), col("A", "step"))[0], 1.2),
+        ("startup to first step D/C (lightcli's venv)", _ratio(col("D", "startup"), col("C", "startup"))[0], 1.0),
         ("end of fit to exit D/B", _ratio(col("D", "exit"), col("B", "exit"))[0], 0.5),
         ("end of fit to exit D/C", _ratio(col("D", "exit"), col("C", "exit"))[0], 0.5),
+        ("peak RSS D/C (lightcli's venv)", _ratio(col("D", "rss"), col("C", "rss"))[0], 1.05),
     ]
+    if "M" in CONTENDERS:
+        targets += [
+            ("startup to first step D/M (minimal venv)", _ratio(col("D", "startup"), col("M", "startup"))[0], 1.0),
+            ("peak RSS D/M (minimal venv)", _ratio(col("D", "rss"), col("M", "rss"))[0], 1.05),
+        ]
     return [(label, value, limit, value <= limit) for label, value, limit in targets]
 
 
@@ -203,9 +224,12 @@ def main() -> None:
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--skip-commands", action="store_true")
     parser.add_argument("--skip-parse", action="store_true")
-    parser.add_argument("--parse-n", type=int, nargs="+", default=[1, 10, 100, 1000])
+    parser.add_argument("--parse-n", type=int, nargs="+", default=[0, 10, 100, 1000])
     parser.add_argument("--parse-repeats", type=int, default=3, help="fresh processes per parse point (N <= 100)")
+    parser.add_argument("--no-minimal", action="store_true", help="skip contender M (plain LightningCLI, minimal venv)")
     args = parser.parse_args()
+    if not args.no_minimal:
+        _add_minimal_contender()
     import torch
 
     print(

@@ -45,7 +45,7 @@ from lightcli.run.checkpoints import (
 from lightcli.run.console import ProgressBar, metrics_table
 from lightcli.run.stored import forget as forget_checkpoints
 from lightcli.run.stored import read_checkpoint, stored_system_config
-from lightcli.upstream.jsonargparse import install, read_config_files_with, shorten_class_lists
+from lightcli.upstream.jsonargparse import has_link_targets, install, read_config_files_with, shorten_class_lists
 from lightcli.upstream.lightning import CLIBase, SectionInstantiator, parsers_only, section_dump
 
 __all__ = ["SUBCOMMANDS", "TOOLS", "LightCLI", "build_parser", "main", "run", "run_lightning"]
@@ -111,7 +111,7 @@ def _lightning_options() -> dict[str, Any]:
         "trainer_defaults": {
             "logger": [
                 {
-                    "class_path": "pytorch_lightning.loggers.TensorBoardLogger",
+                    "class_path": "lightcli.run.loggers.TensorBoardLogger",  # reads no TensorBoard to check
                     "init_args": {"save_dir": "runs", "default_hp_metric": False},
                 },
                 {"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": {"save_dir": "runs"}},
@@ -334,7 +334,10 @@ class LightCLI(CLIBase):
         runs.share_with_launched_processes(run_dir)
         saved = config.clone()
         saved.ckpt_path = None  # the config reruns the run from the start
-        text = self.subcommand_parser(self.subcommand).dump(saved, skip_none=False)
+        parser = self.subcommand_parser(self.subcommand)
+        text = parser.dump(saved, skip_none=False)
+        if not has_link_targets(parser):  # the hyperparameters: this dump's sections, not a dump of their own
+            self.config_dump = yaml.safe_load(text)
         runs.place_loggers(config.trainer, run_dir)
         if config.trainer.get("default_root_dir") is None:
             config.trainer.default_root_dir = str(run_dir)

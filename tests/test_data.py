@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 
 import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lightcli import Diabetes, Digits, Loader, SyntheticClassification, Wine
+from lightcli.core.data import BUNDLED, _standardize, bundled
 
 
 class Counting(Dataset):
@@ -66,3 +68,40 @@ def test_bad_fractions_are_rejected() -> None:
     assert str(error.value) == (
         "val_fraction, test_fraction: expected fractions in [0, 1) that add up to less than 1, got 0.6 and 0.5."
     )
+
+
+BUNDLED_ARRAYS = {  # name -> key -> (dtype, shape, first 16 hex digits of the sha256 of the bytes)
+    "digits": {"images": ("uint8", (1797, 8, 8), "8f26b2bd9d135c25"), "target": ("uint8", (1797,), "8ba4f891220f5e4c")},
+    "wine": {"data": ("float64", (178, 13), "8edcf3903afd97c6"), "target": ("uint8", (178,), "fc03f75caa6e6d07")},
+    "diabetes": {
+        "data": ("float64", (442, 10), "3108d770fbdb92eb"),
+        "target": ("float64", (442,), "4911e8747aff95aa"),
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED_ARRAYS))
+def test_the_bundled_arrays_are_the_ones_extracted_from_scikit_learn(name: str) -> None:
+    arrays = bundled(name)
+    got = {k: (str(v.dtype), v.shape, hashlib.sha256(v.tobytes()).hexdigest()[:16]) for k, v in arrays.items()}
+    assert got == BUNDLED_ARRAYS[name]
+    assert "scikit-learn" in (BUNDLED / "NOTICE").read_text()
+
+
+@pytest.mark.parametrize(("dataset", "flatten"), [(Digits, True), (Digits, False), (Wine, None), (Diabetes, None)])
+def test_bundled_datasets_give_the_tensors_scikit_learn_loads(dataset, flatten: bool | None) -> None:
+    datasets = pytest.importorskip("sklearn.datasets")  # lightcli no longer needs it; compare when it is there
+    kwargs = {} if flatten is None else {"flatten": flatten}
+    ours = dataset(split="all", **kwargs)
+    loaded = getattr(datasets, f"load_{dataset.__name__.lower()}")()
+    if dataset is Digits:
+        inputs = torch.tensor(loaded.images, dtype=torch.float32) / 16.0
+        inputs = inputs.flatten(1) if flatten else inputs.unsqueeze(1)
+        targets = torch.tensor(loaded.target)
+    elif dataset is Wine:
+        inputs, targets = _standardize(torch.tensor(loaded.data, dtype=torch.float32)), torch.tensor(loaded.target)
+    else:
+        inputs = _standardize(torch.tensor(loaded.data, dtype=torch.float32))
+        targets = _standardize(torch.tensor(loaded.target, dtype=torch.float32).unsqueeze(1))
+    for got, expected in ((ours.inputs, inputs), (ours.targets, targets)):
+        assert got.dtype == expected.dtype and torch.equal(got, expected)

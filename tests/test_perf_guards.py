@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import pytest
 import pytorch_lightning as pl
 import torch
+import yaml
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import Dataset
 from torchmetrics.classification import MulticlassAccuracy
@@ -165,10 +166,9 @@ def _imported_by(*args: str) -> set[str]:
     return set(proc.stderr.rsplit("MODULES ", 1)[1].split())
 
 
-HEAVY_UNUSED_BY_HELP = (
+HEAVY_UNUSED_BY_HELP = (  # not matplotlib: torchmetrics imports it when installed, for plain LightningCLI too
     "sklearn",
     "optuna",
-    "matplotlib",
     "lightcli.tools.sweep",
     "lightcli.tools.schema",
     "lightcli.tools.completion",
@@ -312,3 +312,145 @@ def test_nested_class_paths_are_not_reparsed_for_each_enclosing_level(
         LightCLI(args=["--config", str(path)], run=False)
     # lightcli.Digits sits in a Loader in system.dataloaders (4 loaders): jsonargparse alone parses it ~240 times
     assert parsed["lightcli.Digits"] <= 4 * 30
+
+
+_MODULES_AFTER = (
+    "import runpy, sys\n"
+    "target, args = sys.argv[1], sys.argv[2:]\n"
+    "sys.argv = [target, *args]\n"
+    "try:\n"
+    "    if target == 'lightcli':\n"
+    "        from lightcli.commands import main\n"
+    "        main(args)\n"
+    "    else:\n"
+    "        exec(target)\n"
+    "except SystemExit:\n"
+    "    pass\n"
+    "sys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)))\n"
+)
+_PLAIN_CLI = (
+    "from pytorch_lightning import LightningDataModule, LightningModule\n"
+    "from pytorch_lightning.cli import LightningCLI\n"
+    "LightningCLI(LightningModule, LightningDataModule, subclass_mode_model=True, subclass_mode_data=True)\n"
+)
+
+
+def _modules_after(cwd: Path, target: str, *args: str) -> set[str]:
+    """The modules imported by the end of ``lightcli <args>`` (``target='lightcli'``) or of a Python script."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _MODULES_AFTER, target, *args],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        cwd=cwd,
+        check=False,
+    )
+    assert "MODULES " in proc.stderr, proc.stderr[-2000:]
+    return set(proc.stderr.rsplit("MODULES ", 1)[1].split())
+
+
+def test_a_fit_imports_nothing_that_plain_lightningcli_help_does_not(tmp_path: Path) -> None:
+    # a fit that replaces the default loggers: TensorBoard, scikit-learn and scipy are never imported by lightcli
+    csv = {"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": {"save_dir": "logs"}}
+    trainer = {"logger": csv, "max_steps": 1}
+    config = tiny_config(trainer={**trainer, "limit_val_batches": 0, "enable_checkpointing": False})
+    write_config(tmp_path / "csv.yaml", config)
+    ours = _modules_after(tmp_path, "lightcli", "fit", "--config", "csv.yaml")
+    assert "lightcli.core.system" in ours and (tmp_path / "runs" / "csv" / "version_0" / "metrics.csv").is_file()
+    plain = {m.split(".")[0] for m in _modules_after(tmp_path, _PLAIN_CLI, "fit", "--help")}
+    # packages only: training itself imports more of torch and Lightning than their help does
+    assert {m.split(".")[0] for m in ours} - plain - {"lightcli", *sys.stdlib_module_names} == set()
+    assert {m for m in ours if m.split(".")[0] in ("sklearn", "tensorboard", "tensorboardX")} == set()
+
+
+def test_a_fit_dumps_its_config_once_and_stores_that_dump_as_hyperparameters(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jsonargparse import ArgumentParser
+
+    calls = {"dump": 0, "nested": 0, "get_defaults": 0}
+    depth = [0]
+    dump, get_defaults = ArgumentParser.dump, ArgumentParser.get_defaults
+
+    def counting_dump(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls["dump" if depth[0] == 0 else "nested"] += 1
+        depth[0] += 1
+        try:
+            return dump(self, *args, **kwargs)
+        finally:
+            depth[0] -= 1
+
+    def counting_defaults(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls["get_defaults"] += 1
+        return get_defaults(self, *args, **kwargs)
+
+    monkeypatch.setattr(ArgumentParser, "dump", counting_dump)
+    monkeypatch.setattr(ArgumentParser, "get_defaults", counting_defaults)
+    seen: dict[str, Any] = {}
+
+    class Probe(pl.Callback):
+        def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+            seen["hparams"] = dict(pl_module.hparams)
+
+    monkeypatch.setattr(sys.modules[__name__], "Probe", Probe, raising=False)
+    config = tiny_config(trainer={"callbacks": [{"class_path": "test_perf_guards.Probe"}], "limit_val_batches": 0})
+    with quiet():
+        assert main(["fit", "--config", str(write_config(workdir / "tiny.yaml", config))]) == 0
+    assert calls["dump"] == 1  # the run record's config.yaml; the hyperparameters reuse it (LightningCLI: a 2nd dump)
+    assert calls["get_defaults"] <= 260  # jsonargparse's passes over the defaults (248 today; 4 nested loaders)
+    saved = yaml.safe_load(next(workdir.glob("runs/tiny/version_*/config.yaml")).read_text())
+    hparams = seen["hparams"]
+    assert hparams.pop("_class_path") == saved["system"]["class_path"]
+    hparams.pop("_instantiator")
+    assert hparams == saved["system"]["init_args"]
+
+
+class Layers(torch.nn.Module):
+    """A model made of the layers a config lists.
+
+    Args:
+        layers: The layers, applied in order.
+    """
+
+    def __init__(self, layers: list[torch.nn.Module]) -> None:
+        super().__init__()
+        self.layers = torch.nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def test_a_model_of_many_nested_layers_parses_and_builds_in_linear_work(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jsonargparse import _typehints
+
+    adapt = _typehints.adapt_class_type
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        adapted[0] += 1
+        return adapt(*args, **kwargs)
+
+    monkeypatch.setattr(_typehints, "adapt_class_type", counting)
+    inner = copy._deepcopy_dispatch[dict]  # type: ignore[attr-defined]
+
+    def copying(value: Any, memo: Any, deepcopy: Any = copy.deepcopy) -> Any:
+        adapted[1] += 1
+        return inner(value, memo, deepcopy)
+
+    monkeypatch.setitem(copy._deepcopy_dispatch, dict, copying)  # type: ignore[attr-defined]
+    adapted = [0, 0]  # class_path values parsed, dicts deep-copied
+    layer = {"class_path": "torch.nn.Linear", "init_args": {"in_features": 64, "out_features": 64}}
+    work = {}
+    for n in (10, 20, 40):
+        config = tiny_config()
+        config["system"]["model"] = {"class_path": "test_perf_guards.Layers", "init_args": {"layers": [layer] * n}}
+        adapted[:] = [0, 0]
+        with quiet():
+            cli = LightCLI(args=["--config", str(write_config(workdir / f"layers{n}.yaml", config))], run=False)
+            cli.parser.instantiate_classes(cli.config)  # build too
+        work[n] = tuple(adapted)
+    # each layer (three class_path levels deep: system -> model -> layers[i]) costs the same: no quadratic term
+    # (jsonargparse alone copies the whole list for each element: 20 more layers cost ~4x the copies of 10 more)
+    for counted in (0, 1):
+        assert work[40][counted] - work[20][counted] == 2 * (work[20][counted] - work[10][counted])

@@ -1,12 +1,13 @@
 """Data from YAML: a lazy loader factory and small datasets that ship inside installed packages.
 
-Every dataset here is built from data on disk (scikit-learn's bundled datasets) or generated:
-nothing is downloaded.
+Every dataset here is built from data shipped inside lightcli (``bundled/``: scikit-learn's small
+datasets, with their licence and origin in ``bundled/NOTICE``) or generated: nothing is downloaded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -110,6 +111,17 @@ class TensorSplitDataset(Dataset):
         return self.inputs[i], self.targets[i], int(self.indices[i])
 
 
+BUNDLED = Path(__file__).with_name("bundled")
+
+
+def bundled(name: str) -> dict[str, Any]:
+    """The arrays of a dataset shipped in ``bundled/<name>.npz`` (numpy, no pickle), as scikit-learn loads them."""
+    import numpy as np
+
+    with np.load(BUNDLED / f"{name}.npz", allow_pickle=False) as arrays:
+        return {key: arrays[key] for key in arrays.files}
+
+
 def _standardize(x: torch.Tensor) -> torch.Tensor:
     return (x - x.mean(0)) / x.std(0).clamp_min(1e-8)
 
@@ -133,12 +145,11 @@ class Digits(TensorSplitDataset):
         seed: int = 0,
         flatten: bool = True,
     ) -> None:
-        from sklearn.datasets import load_digits
-
-        data = load_digits()
-        images = torch.tensor(data.images, dtype=torch.float32) / 16.0
+        data = bundled("digits")
+        images = torch.tensor(data["images"], dtype=torch.float32) / 16.0
         images = images.flatten(1) if flatten else images.unsqueeze(1)
-        super().__init__(images, torch.tensor(data.target), split, val_fraction, test_fraction, seed)
+        target = torch.tensor(data["target"], dtype=torch.int64)
+        super().__init__(images, target, split, val_fraction, test_fraction, seed)
 
 
 class Wine(TensorSplitDataset):
@@ -152,11 +163,10 @@ class Wine(TensorSplitDataset):
     """
 
     def __init__(self, split: Split = "train", val_fraction: float = 0.2, test_fraction: float = 0.0, seed: int = 0):
-        from sklearn.datasets import load_wine
-
-        data = load_wine()
-        features = _standardize(torch.tensor(data.data, dtype=torch.float32))
-        super().__init__(features, torch.tensor(data.target), split, val_fraction, test_fraction, seed)
+        data = bundled("wine")
+        features = _standardize(torch.tensor(data["data"], dtype=torch.float32))
+        target = torch.tensor(data["target"], dtype=torch.int64)
+        super().__init__(features, target, split, val_fraction, test_fraction, seed)
 
 
 class Diabetes(TensorSplitDataset):
@@ -170,11 +180,9 @@ class Diabetes(TensorSplitDataset):
     """
 
     def __init__(self, split: Split = "train", val_fraction: float = 0.2, test_fraction: float = 0.0, seed: int = 0):
-        from sklearn.datasets import load_diabetes
-
-        data = load_diabetes()
-        features = _standardize(torch.tensor(data.data, dtype=torch.float32))
-        target = _standardize(torch.tensor(data.target, dtype=torch.float32).unsqueeze(1))
+        data = bundled("diabetes")
+        features = _standardize(torch.tensor(data["data"], dtype=torch.float32))
+        target = _standardize(torch.tensor(data["target"], dtype=torch.float32).unsqueeze(1))
         super().__init__(features, target, split, val_fraction, test_fraction, seed)
 
 

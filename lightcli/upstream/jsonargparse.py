@@ -19,6 +19,8 @@ name                                      where upstream                        
 ``ArgumentParser._subcommands_action``    ``jsonargparse/_core.py``                  4.51.0 - 4.53.0  :func:`subcommand_parsers`
 ``._name_parser_map``                     ``argparse._SubParsersAction``                              (explain, classes)
 ``ArgumentParser._instantiators``         ``jsonargparse/_core.py``, from 4.49       4.51.0 - 4.53.0  :func:`parser_instantiators` (explain)
+``ActionLink``, ``sub_add_kwargs``        ``jsonargparse/_link_arguments.py``        4.51.0 - 4.53.0  :func:`has_link_targets` (cli)
+``["linked_targets"]``
                                           ``jsonargparse/_deprecated.py``
 ``path_type(mode)._mode``                 ``jsonargparse/typing.py``                 4.51.0 - 4.53.0  :func:`path_mode` (typecheck)
 ``ActionTypeHint.extra_help``             ``jsonargparse/_typehints.py``             4.51.0 - 4.53.0  :func:`shorten_class_lists` (cli)
@@ -68,6 +70,7 @@ __all__ = [
     "ALL_CLASSES_ENV_VAR",
     "SHORT_CLASS_LIST",
     "action_typehint",
+    "has_link_targets",
     "has_typehint",
     "install",
     "installed",
@@ -215,6 +218,19 @@ def subcommand_parsers(parser: Any) -> dict[str, Any] | None:
     """The parsers of a parser's subcommands by name, or None when it has no subcommands."""
     action = getattr(parser, "_subcommands_action", None)
     return None if action is None else action._name_parser_map
+
+
+def has_link_targets(parser: Any) -> bool:
+    """Whether a dump of the parser's config leaves link targets out (an ``ActionLink``, or a class's linked keys).
+
+    Without any, a dump with and without ``skip_link_targets`` is the same.
+    """
+    from jsonargparse._link_arguments import ActionLink
+
+    return any(
+        isinstance(action, ActionLink) or getattr(action, "sub_add_kwargs", {}).get("linked_targets")
+        for action in parser._actions
+    )
 
 
 def parser_instantiators(parser: Any) -> dict[Any, Any]:
