@@ -394,6 +394,7 @@ def test_schema_here_under_the_allowlist(attack: Attack, capsys: pytest.CaptureF
     attack.refused(code, err, "--module")
 
 
+@pytest.mark.slow  # builds the whole schema
 def test_schema_imports_nothing_of_the_working_folder_unless_asked(
     attack: Attack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -469,6 +470,7 @@ def lightcli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     ],
     ids=["appended-callback", "c-joined", "check"],
 )
+@pytest.mark.slow  # a process each
 def test_a_real_lightcli_process(attack: Attack, args: Callable[[Attack], list[str]], key: str) -> None:
     result = lightcli(attack.folder, *args(attack))
     assert "Traceback" not in result.stderr
@@ -480,3 +482,98 @@ def test_an_allowed_module_is_imported(attack: Attack, monkeypatch: pytest.Monke
     monkeypatch.setenv("LIGHTCLI_ALLOWED_MODULES", attack.name)
     assert main(["fit", "--config", "tiny.yaml", "--system.model", attack.path(), "--print_config"]) == 0
     assert attack.marker.exists()
+
+
+# -- one chokepoint -------------------------------------------------------------------------------------------
+
+LOGGING_MODULE = """\
+import builtins
+
+builtins._lightcli_import_log.append(("import", __name__))
+
+import torch
+from pytorch_lightning import Callback
+
+
+class Net(torch.nn.Linear):
+    def __init__(self):
+        super().__init__(64, 10)
+
+
+class Loss(torch.nn.CrossEntropyLoss):
+    pass
+
+
+class Opt(torch.optim.SGD):
+    pass
+
+
+class Cb(Callback):
+    pass
+
+
+def fn(x):
+    return x
+"""
+
+
+def test_every_import_a_config_names_passes_the_gate_first(
+    tiny_folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Allowed modules, one per route, each logging its import; the gate logs every path it checks."""
+    import builtins
+
+    from lightcli.config import allowlist
+
+    log: list[tuple[str, str]] = []
+    monkeypatch.setattr(builtins, "_lightcli_import_log", log, raising=False)
+    original = allowlist.refused
+
+    def logged(path: str, module: bool = False) -> Any:
+        log.append(("check", path))
+        return original(path, module)
+
+    monkeypatch.setattr(allowlist, "refused", logged)  # what check_import calls; preflight holds its own name
+    routes = ("cli", "file", "appended", "valuefile", "function")
+    names = {route: f"allowed_{route}_{uuid.uuid4().hex[:6]}" for route in routes}
+    for name in names.values():
+        (tiny_folder / f"{name}.py").write_text(LOGGING_MODULE)
+    monkeypatch.setenv("LIGHTCLI_ALLOWED_MODULES", ",".join(names.values()))
+    config = tiny_config()
+    config["system"]["criterion"] = {"class_path": f"{names['file']}.Loss"}
+    config["system"]["adapters"] = {"train": {"criterion": {"pred_transforms": [f"{names['function']}.fn"]}}}
+    write_config(tiny_folder / "config.yaml", config)
+    (tiny_folder / "opt.yaml").write_text(yaml.safe_dump({"class_path": f"{names['valuefile']}.Opt"}))
+    args = ["fit", "--config", "config.yaml", "--system.model", f"{names['cli']}.Net", "--system.optimizer=opt.yaml"]
+    args += [f"--trainer.callbacks+={names['appended']}.Cb", "--print_config"]
+    assert main(args) == 0, capsys.readouterr().err
+    for route, name in names.items():
+        imported = log.index(("import", name))  # every route imported its module ...
+        checked = [i for i, (what, path) in enumerate(log) if what == "check" and path.startswith(name + ".")]
+        assert checked and checked[0] < imported, f"{route}: imported before the gate saw it"  # ... after the gate
+
+
+GATE_EXEMPT = {
+    "lightcli/config/allowlist.py": "the gate itself",
+    "lightcli/config/project.py": "the --project folder, named on the command line",
+    "lightcli/commands.py": "the targets of the COMMANDS table (lightcli's own modules)",
+    "lightcli/__init__.py": "the lazy public API (lightcli's own modules)",
+    "lightcli/tools/completion.py": "a tool's own parser (a target of the COMMANDS table)",
+    "lightcli/upstream/jsonargparse.py": "jsonargparse's own modules, to put the gate into them",
+}
+
+
+def test_nothing_imports_a_path_but_the_gate() -> None:
+    """No module of lightcli imports by name (importlib, __import__) except the gate and the exempt ones."""
+    import ast
+
+    from conftest import REPO
+
+    found = set()
+    for path in sorted((REPO / "lightcli").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                called = ast.unparse(node.func)
+                if called in ("importlib.import_module", "__import__", "importlib.util.spec_from_file_location"):
+                    found.add(str(path.relative_to(REPO)))
+    assert found <= set(GATE_EXEMPT), sorted(found - set(GATE_EXEMPT))

@@ -35,6 +35,7 @@ from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
+from lightcli.config.allowlist import import_object
 from lightcli.config.problems import ConfigError, Problem
 from lightcli.run.stored import read_checkpoint
 
@@ -244,10 +245,9 @@ def git_state(cwd: str | Path = ".") -> tuple[dict[str, Any] | None, str]:
 def _is_local_logger(entry: Any) -> bool:
     if not isinstance(entry, Namespace) or not isinstance(entry.get("class_path"), str):
         return False
-    module, _, name = entry.class_path.rpartition(".")
     try:
-        cls = getattr(sys.modules.get(module) or __import__(module, fromlist=[name]), name)
-    except (ImportError, AttributeError):
+        cls = import_object(entry.class_path, "trainer.logger")  # parsed already: the allowlist let it in
+    except (ImportError, AttributeError, ConfigError):
         return False
     return isinstance(cls, type) and issubclass(cls, _LOCAL_LOGGERS)
 
