@@ -231,6 +231,7 @@ class LightCLI(CLIBase):
         self.config[subcommand].ckpt_path = ckpt_path
         if stored is not None and subcommand == "fit":
             self._changes = config_changes(stored, self.config[subcommand].system.as_dict())
+        _no_pickle(self.config[subcommand])  # the config parsed again with the checkpoint's: still no pickle
 
     def _resolve_last(self, config: Namespace) -> str | None:
         files = config.get("config") or []

@@ -336,6 +336,26 @@ def test_load_from_checkpoint_never_unpickles(attack: Attack) -> None:
         System.load_from_checkpoint(path, weights_only=False)
 
 
+@pytest.mark.slow  # three tiny trainings
+def test_every_checkpoint_load_is_weights_only(tiny_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lightning's restore of ``--ckpt_path`` included, even when the environment asks torch for pickle."""
+    short = ["--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1"]
+    assert main(["fit", "--config", "tiny.yaml", *short]) == 0
+    calls: list[Any] = []
+    real = torch.load
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs.get("weights_only"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", recorded)
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # torch's default would then unpickle
+    assert main(["fit", "--config", "tiny.yaml", "--ckpt_path", "last", "--trainer.max_epochs", "2", *short]) == 0
+    assert main(["test", "--config", "tiny.yaml", "--ckpt_path", "last", "--trainer.limit_test_batches", "1"]) == 0
+    assert len(calls) >= 4  # lightcli's read and Lightning's restore, for each command
+    assert set(calls) == {True}
+
+
 @pytest.mark.parametrize("where", ["command line", "config"])
 def test_weights_only_false_is_refused(attack: Attack, capsys: pytest.CaptureFixture[str], where: str) -> None:
     args = ["fit", "--config", "tiny.yaml", "--weights_only", "false"]

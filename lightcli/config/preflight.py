@@ -99,6 +99,7 @@ def _outside_allowlist(tree: Any, prefix: str, origin: Callable[[str], str | Non
 
 
 _MAX_REFERENCED = 1 << 20  # a file named by a value and larger than this is data, not a config
+_DATA_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin", ".safetensors", ".npy", ".npz", ".csv", ".png", ".jpg", ".py"}
 
 
 def _referenced_files(
@@ -120,7 +121,7 @@ def _referenced_files(
         base = Path(given).parent if given and given != COMMAND_LINE and Path(given).is_file() else Path()
         file = base / tree
         try:
-            if not file.is_file() or file.stat().st_size > _MAX_REFERENCED:
+            if file.suffix in _DATA_SUFFIXES or not file.is_file() or file.stat().st_size > _MAX_REFERENCED:
                 return
             content = yaml.safe_load(read_text(file, encoding="utf-8", errors="replace"))
         except (OSError, ValueError, yaml.YAMLError):
