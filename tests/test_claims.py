@@ -92,8 +92,7 @@ def test_plain_run_names(name: str) -> None:
     check_run_name(name)
 
 
-@pytest.mark.parametrize("where", ["command line", "config"])
-@pytest.mark.parametrize("name", ["../../escaped", "/tmp/escaped_lightcli"])
+@pytest.mark.parametrize(("where", "name"), [("command line", "../../escaped"), ("config", "/tmp/escaped_lightcli")])
 def test_a_run_name_outside_the_root_is_a_config_error(
     tiny_folder: Path, capsys: pytest.CaptureFixture[str], where: str, name: str
 ) -> None:
