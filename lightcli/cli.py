@@ -275,6 +275,8 @@ class LightCLI(CLIBase):
         if not config.run.name:
             config.run.name = Path(str(files[0])).stem if files else "default"
         run_dir = self._resume_dir or runs.run_dir_from_launcher()
+        if run_dir is None and runs.global_rank() > 0:  # started by torchrun/SLURM: rank 0 claims the folder
+            run_dir = runs.new_run_dir(config.run.root, config.run.name)
         if run_dir is None:  # created now, exclusively: runs started at the same moment get distinct versions
             run_dir = self._claimed = runs.claim_run_dir(config.run.root, config.run.name)
         runs.share_with_launched_processes(run_dir)
