@@ -6,9 +6,12 @@ runs the one asked for (``main`` and ``run`` are re-exported here).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -20,13 +23,14 @@ from pytorch_lightning.callbacks import ProgressBar as _LightningProgressBar
 from pytorch_lightning.cli import LightningArgumentParser
 
 from lightcli.commands import main, run
+from lightcli.config.allowlist import check_import
 from lightcli.config.classpaths import resolve_class
 from lightcli.config.commands import NAMES, SUBCOMMANDS, TOOLS, requested_subcommand
 from lightcli.config.explain import ParseFailure, building, naming, run_reported
 from lightcli.config.helpargs import chosen_classes, with_system_help
 from lightcli.config.migrations import migrate, read_migrated, report
 from lightcli.config.preflight import checkpoint_problems, version_problems
-from lightcli.config.problems import ConfigError
+from lightcli.config.problems import ConfigError, Problem
 from lightcli.config.provenance import PROVENANCE_OPTION, provenance
 from lightcli.config.sources import read_sources
 from lightcli.core.freezer import Freezer
@@ -45,7 +49,13 @@ from lightcli.run.checkpoints import (
 from lightcli.run.console import ProgressBar, metrics_table
 from lightcli.run.stored import forget as forget_checkpoints
 from lightcli.run.stored import read_checkpoint, stored_system_config
-from lightcli.upstream.jsonargparse import has_link_targets, install, read_config_files_with, shorten_class_lists
+from lightcli.upstream.jsonargparse import (
+    guard_imports,
+    has_link_targets,
+    install,
+    read_config_files_with,
+    shorten_class_lists,
+)
 from lightcli.upstream.lightning import CLIBase, SectionInstantiator, parsers_only, section_dump
 
 __all__ = ["SUBCOMMANDS", "TOOLS", "LightCLI", "build_parser", "main", "run", "run_lightning"]
@@ -82,6 +92,20 @@ def _stored_system_config(ckpt_path: str | None) -> dict[str, Any] | None:
     if problems:
         raise ConfigError(problems)
     return stored
+
+
+def _no_pickle(config: Namespace) -> None:
+    """Makes the trainer load a checkpoint with ``weights_only=True`` (no code unpickled), refusing ``false``.
+
+    Raises:
+        ConfigError: ``weights_only: false`` was given.
+    """
+    if "weights_only" not in config:
+        return
+    if config.get("weights_only") is False:
+        fix = "Remove it: lightcli loads every checkpoint with weights_only=True (no code is unpickled)."
+        raise ConfigError(Problem("weights_only", "true or null (no pickle)", "false", fix))
+    config.weights_only = True
 
 
 class StrictParser(LightningArgumentParser):
@@ -164,7 +188,12 @@ class LightCLI(CLIBase):
         if problems:
             raise ConfigError(problems)
         self._prepare(args)
-        super().__init__(System, args=self._argv, run=run, **_lightning_options())
+        try:
+            super().__init__(System, args=self._argv, run=run, **_lightning_options())
+        except BaseException:
+            if self._claimed is not None:  # a run that did not start leaves no empty folder behind
+                runs.release_run_dir(self._claimed)
+            raise
 
     def _prepare(self, args: list[str] | None) -> None:
         """Sets what the parsers and the run read, before LightningCLI builds the parsers."""
@@ -172,6 +201,7 @@ class LightCLI(CLIBase):
         self._requested = requested_subcommand(self._argv)
         self._resume_dir: Path | None = None
         self._run: runs.RunDirectory | None = None
+        self._claimed: Path | None = None
         self._changes: dict[str, tuple[Any, Any]] | None = None  # set when a fit resumes a checkpoint
         # dataclass field docstrings are help text only, and reading them costs seconds: only for help
         set_parsing_settings(docstring_parse_attribute_docstrings=_prints_help(self._argv))
@@ -186,6 +216,7 @@ class LightCLI(CLIBase):
         kwargs.setdefault("description", "Train, validate, test and predict with a typed System from YAML configs.")
         kwargs.setdefault("dump_header", ["lightcli config: run it with `lightcli fit --config <this file>`"])
         install()  # lists of class_path entries parse in linear time (lightcli.upstream.jsonargparse)
+        guard_imports(check_import)  # every import path jsonargparse resolves passes the allowlist first
         return super().init_parser(**kwargs)
 
     def add_core_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -263,6 +294,9 @@ class LightCLI(CLIBase):
         subcommand = self.config.get("subcommand")
         if not subcommand:
             return
+        _no_pickle(self.config[subcommand])
+        if self.config[subcommand].get("run.name") is not None:
+            runs.check_run_name(self.config[subcommand].get("run.name"))  # a run stays inside run.root
         ckpt_path = self.config[subcommand].get("ckpt_path")
         applied = _option_value(self._argv, "--ckpt_path") is not None  # by parse_arguments
         if ckpt_path == "last":
@@ -274,6 +308,7 @@ class LightCLI(CLIBase):
         if stored is not None and subcommand == "fit":
             self._changes = self._resume_changes(stored, str(ckpt_path))
             check_resume_rules(str(ckpt_path), self._changes)
+        _no_pickle(self.config[subcommand])  # the config parsed again with the checkpoint's: still no pickle
 
     _RESUMED_SECTIONS = ("trainer", "data", "seed_everything")
     """The sections besides ``system`` compared with the config a checkpoint stores (``run`` names the folder)."""
@@ -330,7 +365,11 @@ class LightCLI(CLIBase):
         files = config.get("config") or []
         if not config.run.name:
             config.run.name = Path(str(files[0])).stem if files else "default"
-        run_dir = self._resume_dir or runs.run_dir_from_launcher() or runs.new_run_dir(config.run.root, config.run.name)
+        run_dir = self._resume_dir or runs.run_dir_from_launcher()
+        if run_dir is None and runs.global_rank() > 0:  # started by torchrun/SLURM: rank 0 claims the folder
+            run_dir = runs.new_run_dir(config.run.root, config.run.name)
+        if run_dir is None:  # created now, exclusively: runs started at the same moment get distinct versions
+            run_dir = self._claimed = runs.claim_run_dir(config.run.root, config.run.name)
         runs.share_with_launched_processes(run_dir)
         saved = config.clone()
         saved.ckpt_path = None  # the config reruns the run from the start
@@ -428,4 +467,25 @@ def run_lightning(argv: list[str]) -> int:
 
     Config errors are printed one line each on stderr, with exit code 2 (:func:`lightcli.config.explain.run_reported`).
     """
-    return run_reported(lambda: LightCLI(args=argv), argv, list(NAMES))
+    with _signals_restored():  # Lightning's SIGTERM handler must not outlive an in-process run
+        return run_reported(lambda: LightCLI(args=argv), argv, list(NAMES))
+
+
+_RUN_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2") if hasattr(signal, name)
+)
+
+
+@contextlib.contextmanager
+def _signals_restored() -> Iterator[None]:
+    """Puts back the handlers of the signals a run installs handlers for (Lightning, GracefulStop), as they were."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set in the main thread, where a run installs them
+        return
+    before = {signum: signal.getsignal(signum) for signum in _RUN_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            if handler is not None and signal.getsignal(signum) is not handler:
+                signal.signal(signum, handler)

@@ -113,14 +113,14 @@ def test_sigkill_while_writing_last_checkpoint_leaves_the_previous_one(workdir: 
     assert done.returncode == -signal.SIGKILL
     checkpoints = workdir / "runs" / "tiny" / "version_0" / "checkpoints"
     assert len(list(checkpoints.glob(".last.ckpt.partial-*"))) == 1  # the torn bytes went to a side file
-    ckpt = torch.load(checkpoints / "last.ckpt", weights_only=False)
+    ckpt = torch.load(checkpoints / "last.ckpt", weights_only=True)
     assert (ckpt["epoch"], ckpt["global_step"]) == (0, 4)  # epoch 0's checkpoint, whole
 
     done = python(
         workdir, "-m", "lightcli", "fit", "--config", "runs/tiny/version_0/config.yaml", "--ckpt_path", "last"
     )
     assert done.returncode == 0, done.stderr
-    assert torch.load(checkpoints / "last.ckpt", weights_only=False)["global_step"] == 8
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["global_step"] == 8
     assert not list(checkpoints.glob(".last.ckpt.partial-*"))  # cleaned up by the next write
 
 
@@ -139,7 +139,7 @@ def test_stop_signal_saves_a_checkpoint_exits_cleanly_and_resumes(workdir: Path,
         f"stopped by {name} at epoch 0, step 3: checkpoint saved to runs/tiny/version_0/checkpoints/last.ckpt\n"
         "resume with: lightcli fit --config runs/tiny/version_0/config.yaml --ckpt_path last\n"
     )
-    assert torch.load(last, weights_only=False)["global_step"] == 3  # the batch under way when the signal came
+    assert torch.load(last, weights_only=True)["global_step"] == 3  # the batch under way when the signal came
 
     done = python(workdir, "-m", "lightcli", "fit", "--config", run / "config.yaml", "--ckpt_path", "last")
     assert done.returncode == 0, done.stderr
@@ -147,4 +147,4 @@ def test_stop_signal_saves_a_checkpoint_exits_cleanly_and_resumes(workdir: Path,
         "resuming after batch 3 of an unfinished epoch: the rest of the epoch is drawn from a new pass over the "
         "training data (resuming from the end of an epoch is exact).\n"
     )
-    assert torch.load(last, weights_only=False)["global_step"] == 8  # 2 epochs of 4 batches, none repeated
+    assert torch.load(last, weights_only=True)["global_step"] == 8  # 2 epochs of 4 batches, none repeated

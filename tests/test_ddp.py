@@ -127,11 +127,11 @@ def test_sigterm_to_one_process_stops_all_at_the_same_step_and_resumes(tmp_path:
         "resume with: lightcli fit --config runs/s/version_0/config.yaml --ckpt_path last\n"
     )
     last = tmp_path / "runs" / "s" / "version_0" / "checkpoints" / "last.ckpt"
-    assert torch.load(last, weights_only=False)["global_step"] == 3
+    assert torch.load(last, weights_only=True)["global_step"] == 3
 
     done = run(tmp_path, "-m", "lightcli", "fit", "--config", "runs/s/version_0/config.yaml", "--ckpt_path", "last")
     assert done.returncode == 0, done.stderr  # on 2 processes again: the saved config holds the strategy
-    assert torch.load(last, weights_only=False)["global_step"] == 8
+    assert torch.load(last, weights_only=True)["global_step"] == 8
 
 
 def test_torchrun_two_local_nodes_train_like_ddp(ddp_run: Path, tmp_path: Path) -> None:

@@ -289,7 +289,7 @@ def test_the_fast_exit_of_lightcli_keeps_every_log_and_checkpoint(tmp_path: Path
     accumulator = EventAccumulator(str(events))
     accumulator.Reload()
     assert [event.step for event in accumulator.Scalars("val/acc")] == [2, 5]
-    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu")
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
     assert (last["epoch"], last["global_step"]) == (1, 6)
 
 

@@ -50,7 +50,7 @@ def lightcli(workdir: Path, *args: str | Path) -> subprocess.CompletedProcess[st
 
 
 def state(ckpt: Path) -> dict[str, torch.Tensor]:
-    return torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    return torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
 
 
 @pytest.mark.slow
@@ -89,7 +89,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(workdir: Path) 
     assert process.returncode == -9
     run = workdir / "runs" / "k" / "version_1"
     assert marker.read_text() == "7"  # killed at step 7, in epoch 1 ...
-    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 4  # ... after epoch 0
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4  # ... after epoch 0
 
     done = lightcli(workdir, "fit", "--config", run / "config.yaml", "--ckpt_path", "last")
     assert done.returncode == 0, done.stderr
@@ -110,7 +110,7 @@ def test_ckpt_path_last_resumes_the_newest_run_of_the_config(cli, workdir: Path)
     assert cli("fit", "--config", config, "--ckpt_path", "last", "--trainer.max_epochs", "2") == 0
     run = workdir / "runs" / "tiny" / "version_0"
     assert sorted(p.name for p in run.parent.iterdir()) == ["version_0"]
-    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 8
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 8
     record = yaml.safe_load((run / "run.yaml").read_text())
     assert record["resumes"][0]["resumed_from"] == "runs/tiny/version_0/checkpoints/last.ckpt"
     assert yaml.safe_load((run / "config.yaml").read_text())["trainer"]["max_epochs"] == 2
@@ -140,7 +140,7 @@ def test_values_given_on_resume_win_over_the_checkpoint_and_are_reported(
         "  trainer.max_epochs: checkpoint 1 -> now 2\n"
     )
     # Lightning restores the optimizer state, lr included: the given lr must still be the one trained with
-    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["optimizer_states"][0]["param_groups"][0]["lr"] == 0.5
     assert ckpt["hyper_parameters"]["optimizer"]["init_args"]["lr"] == 0.5
 

@@ -163,8 +163,8 @@ def test_rerun_from_saved_config_reproduces_metrics_bit_for_bit(cli, workdir: Pa
     assert (first / "metrics.csv").read_text() == (second / "metrics.csv").read_text()
     rows = epoch_rows(second)
     assert [row["epoch"] for row in rows] == ["0", "0", "1", "1"]
-    a = torch.load(first / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
-    b = torch.load(second / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    a = torch.load(first / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    b = torch.load(second / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert (second / "command.txt").read_text() == f"lightcli fit --config {first / 'config.yaml'}\n"
 

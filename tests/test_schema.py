@@ -136,7 +136,9 @@ def test_class_of_the_wrong_kind_is_rejected(validator: jsonschema.Draft7Validat
     assert "system.optimizer.class_path" in keys
 
 
-def test_project_modules_in_the_working_directory_are_covered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_project_modules_in_the_working_directory_are_covered_with_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from lightcli.cli import main
 
     (tmp_path / "mynets.py").write_text(
@@ -149,7 +151,7 @@ def test_project_modules_in_the_working_directory_are_covered(tmp_path: Path, mo
     )
     (tmp_path / "train.py").write_text("open('imported.txt', 'w').write('a script ran')\n")  # a script: not imported
     monkeypatch.chdir(tmp_path)
-    assert main(["schema", "-o", "schema.json"]) == 0
+    assert main(["schema", "--here", "-o", "schema.json"]) == 0  # asked for: the working directory's modules
     assert not (tmp_path / "imported.txt").exists()
     validator = jsonschema.Draft7Validator(json.loads((tmp_path / "schema.json").read_text()))
     config = tiny_config()

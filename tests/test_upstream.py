@@ -25,7 +25,7 @@ from pytorch_lightning.core.mixins.hparams_mixin import _given_hyperparameters, 
 
 from conftest import REPO, tiny_config, write_config
 from lightcli.cli import LightCLI, StrictParser, main
-from lightcli.config.problems import ConfigError
+from lightcli.config.problems import ConfigError, Problem
 from lightcli.run.console import quiet
 from lightcli.upstream import jsonargparse as upstream_jsonargparse
 from lightcli.upstream import lightning as upstream_lightning
@@ -81,6 +81,56 @@ def test_the_class_lists_of_help_come_from_extra_help() -> None:
     assert "closed_types" in parameters(typehints.get_all_subclass_paths)
     assert upstream_jsonargparse.shorten_class_lists()
     assert typehints.ActionTypeHint.__dict__["extra_help"].__wrapped__ is original  # once, whatever the calls
+
+
+def test_every_jsonargparse_module_that_imports_values_is_guarded() -> None:
+    """``import_object`` is imported by name into these modules, ``check_import_path`` into ``_typehints``."""
+    import importlib
+    import pkgutil
+
+    import jsonargparse
+    from jsonargparse import _common, _util
+
+    calls: list[tuple[str, bool]] = []
+    assert upstream_jsonargparse.guard_imports(lambda path, module=False: calls.append((path, module)))
+    assert upstream_jsonargparse.guarded()
+    original = _util.import_object.__wrapped__
+    assert parameters(original) == ["name", "check_path"]
+    for info in pkgutil.iter_modules(jsonargparse.__path__):
+        module = importlib.import_module(f"jsonargparse.{info.name}")
+        held = module.__dict__.get("import_object")
+        if held is not None:  # a module holding jsonargparse's import_object holds the guarded one
+            assert info.name in upstream_jsonargparse._IMPORTERS, info.name
+            assert getattr(held, "__wrapped__", None) is original, info.name
+    assert "check_import_path(val)" in inspect.getsource(typehints.adapt_typehints)  # a ModuleType value
+    assert typehints.check_import_path.__wrapped__ is _common.check_import_path
+    assert issubclass(_common.ImportDenied, ImportError)
+    _util.import_object("collections.OrderedDict")
+    _util.import_object("collections.Counter", check_path=False)  # jsonargparse re-importing code: not a value
+    assert calls == [("collections.OrderedDict", False)]
+    from lightcli.config.allowlist import check_import
+
+    upstream_jsonargparse.guard_imports(check_import)
+
+
+def test_a_refusal_of_the_gate_is_jsonargparses_import_denied() -> None:
+    def refuse(path: str, module: bool = False) -> None:
+        raise ConfigError(Problem("", "an allowed path", path, ""))
+
+    upstream_jsonargparse.guard_imports(refuse)
+    try:
+        from jsonargparse import _typehints, _util
+        from jsonargparse._common import ImportDenied
+
+        with pytest.raises(ImportDenied) as denied:
+            _util.import_object("collections.OrderedDict")
+        assert isinstance(denied.value.__cause__, ConfigError)
+        with pytest.raises(ImportDenied):
+            _typehints.check_import_path("collections")
+    finally:
+        from lightcli.config.allowlist import check_import
+
+        upstream_jsonargparse.guard_imports(check_import)
 
 
 def test_signature_parameters_come_from_the_resolver() -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import sys
 from typing import Any
 
-from lightcli.config.allowlist import refused
+from lightcli.config.allowlist import check_import, import_module
 from lightcli.config.problems import ConfigError, Problem, suggest, type_name
 
 __all__ = [
@@ -38,9 +37,7 @@ def resolve_class(path: str, base: Any = None) -> Any:
     Raises:
         ConfigError: with a did-you-mean when it cannot be found.
     """
-    blocked = refused(path)
-    if blocked is not None:
-        raise _unresolved(*blocked)
+    check_import(path)  # the allowlist, before anything is imported
     if "." not in path:
         classes = _subclasses(base) if isinstance(base, type) else []
         same = sorted({type_name(c) for c in classes if c.__name__ == path}, key=lambda n: (n.count("."), len(n)))
@@ -66,7 +63,7 @@ def resolve_class(path: str, base: Any = None) -> Any:
         )
     module_name, _, name = path.rpartition(".")
     try:
-        module = importlib.import_module(module_name)
+        module = import_module(module_name)
     except ModuleNotFoundError as error:
         missing = error.name or module_name
         if not module_name.startswith(missing) and not missing.startswith(module_name.split(".")[0]):
@@ -75,7 +72,7 @@ def resolve_class(path: str, base: Any = None) -> Any:
             ) from None
         parent, _, _last = missing.rpartition(".")
         if parent:
-            options = _public_names(importlib.import_module(parent))
+            options = _public_names(import_module(parent))
             hint = suggest(missing, [f"{parent}.{n}" for n in options])
             fix = f"Check the spelling.{hint}" if hint else f"Check the spelling of {missing!r}."
         else:
@@ -83,6 +80,8 @@ def resolve_class(path: str, base: Any = None) -> Any:
             hint = suggest(missing, [m for m in sys.modules if "." not in m and m[:1] != "_" and m not in stdlib])
             fix = f"Check the spelling, or install the package / run from its folder.{hint}"
         raise _unresolved("an importable class path", f"{path!r} (no module named {missing!r})", fix) from None
+    except ConfigError:
+        raise
     except Exception as error:  # the module itself is broken
         raise _unresolved(
             "an importable class path",

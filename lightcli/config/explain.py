@@ -10,6 +10,7 @@ message when it cannot.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import sys
@@ -155,8 +156,11 @@ def _fallback(failure: ParseFailure, sources: Sources | None = None) -> Problem:
     leaf = failure.message.strip().splitlines()[0] if failure.message.strip() else "an invalid value"
     error: BaseException | None = failure.cause
     seen: set[int] = set()
+    refusal: Problem | None = None  # the allowlist's gate refused an import inside jsonargparse
     while error is not None and id(error) not in seen:
         seen.add(id(error))
+        if isinstance(error, ConfigError) and refusal is None:
+            refusal = error.problems[0]
         text = str(error).strip()
         match = _KEY.match(text)
         if match and (not keys or keys[-1] != match.group(1)):
@@ -166,6 +170,9 @@ def _fallback(failure: ParseFailure, sources: Sources | None = None) -> Problem:
         error = error.__cause__ or error.__context__
     key = ".".join(keys) or "config"
     origin = sources.origin(key) if sources else None
+    if refusal is not None:
+        placed = refusal.within(key) if not refusal.key else refusal
+        return dataclasses.replace(placed, origin=placed.origin or origin)
     match = _EXPECTED.search(leaf)
     if match:
         return Problem(key, f"a value of type {match.group(1)}", repr(match.group(2)), "Fix the value.", origin)

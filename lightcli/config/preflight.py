@@ -6,11 +6,15 @@ the stored config by :mod:`lightcli.cli` (which reads the checkpoint once; this 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from lightcli.config.allowlist import allowed_prefixes, import_paths, refused
 from lightcli.config.commands import SUBCOMMANDS
+from lightcli.config.files import read_text
 from lightcli.config.problems import ConfigError, Problem, suggest
 from lightcli.config.sources import COMMAND_LINE, load_file, read_sources
 from lightcli.upstream.versions import installed_versions, unchecked_versions
@@ -68,6 +72,11 @@ def preflight(argv: list[str], subcommands: list[str]) -> None:
     if foreign is not None:  # one message, not one per key of a Lighter or Hydra config
         raise ConfigError([foreign])
     problems = [*sources.problems, *_outside_allowlist(sources.tree, "", sources.origin)]
+    if allowed_prefixes() is not None:  # what jsonargparse reads besides: appended values, files named by values
+        for key, value in sources.appended:
+            problems += _outside_allowlist(value, key, lambda _: COMMAND_LINE)
+        for key, file, content in _referenced_files(sources.tree, "", sources.origin):
+            problems += _outside_allowlist(content, key, lambda _, file=file: file)  # type: ignore[misc]
     if problems:
         raise ConfigError(problems)
 
@@ -121,6 +130,39 @@ def _outside_allowlist(tree: Any, prefix: str, origin: Callable[[str], str | Non
         if blocked is not None:
             problems.append(Problem(key, *blocked, origin=origin(key)))
     return problems
+
+
+_MAX_REFERENCED = 1 << 20  # a file named by a value and larger than this is data, not a config
+_DATA_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin", ".safetensors", ".npy", ".npz", ".csv", ".png", ".jpg", ".py"}
+
+
+def _referenced_files(
+    tree: Any, key: str, origin: Callable[[str], str | None], depth: int = 0
+) -> Iterator[tuple[str, str, Any]]:
+    """``(key, file, content)`` for each value that names a YAML file jsonargparse would read as the key's config.
+
+    A value such as ``model: model.cfg`` (any name) is read relative to the config file that gives it (the
+    working directory for the command line), as jsonargparse does; files named inside it are followed too.
+    """
+    if isinstance(tree, dict):
+        for name, value in tree.items():
+            yield from _referenced_files(value, f"{key}.{name}" if key else str(name), origin, depth)
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree):
+            yield from _referenced_files(value, f"{key}[{i}]", origin, depth)
+    elif isinstance(tree, str) and depth < 4 and "\n" not in tree and 0 < len(tree) < 4096:
+        given = origin(key)
+        base = Path(given).parent if given and given != COMMAND_LINE and Path(given).is_file() else Path()
+        file = base / tree
+        try:
+            if file.suffix in _DATA_SUFFIXES or not file.is_file() or file.stat().st_size > _MAX_REFERENCED:
+                return
+            content = yaml.safe_load(read_text(file, encoding="utf-8", errors="replace"))
+        except (OSError, ValueError, yaml.YAMLError):
+            return
+        if isinstance(content, (dict, list)):
+            yield key, str(file), content
+            yield from _referenced_files(content, key, lambda _: str(file), depth + 1)
 
 
 def _top_level_config(before: list[str]) -> bool:

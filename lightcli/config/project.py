@@ -14,6 +14,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from lightcli.config.allowlist import trust
 from lightcli.config.problems import ConfigError, Problem
 
 __all__ = ["PACKAGE", "load_project", "pop_project"]
@@ -95,6 +96,7 @@ def load_project(folder: str) -> list[str]:
         except Exception as error:
             raise _import_error(folder, file, error) from None
         imported.append(name)
+    trust(PACKAGE)  # asked for on the command line, and its code has run: its classes pass the allowlist
     return imported
 
 

@@ -43,6 +43,8 @@ class Sources:
     """Keys set in ways this module does not model (e.g. ``--trainer.callbacks+=``); not checked."""
     files: list[str] = field(default_factory=list)
     """The config files, in order."""
+    appended: list[tuple[str, Any]] = field(default_factory=list)
+    """The values given with ``--key+=value``, as ``(key, value)``: not merged, but checked by the allowlist."""
 
     def origin(self, key: str) -> str | None:
         """Where a key (or its closest given parent) was set."""
@@ -179,9 +181,11 @@ def read_sources(args: list[str]) -> Sources:
         arg = args[i]
         i += 1
         if not arg.startswith("--"):
-            if arg.startswith("-") and arg not in ("-c",):
+            if arg.startswith("-c") and arg != "-c":  # -c=FILE and -cFILE read a config file too
+                arg = "--config=" + arg[2:].removeprefix("=")
+            elif arg.startswith("-") and arg != "-c":
                 continue
-            if arg == "-c":
+            elif arg == "-c":
                 arg = "--config"
             else:
                 sources.problems.append(
@@ -211,6 +215,7 @@ def read_sources(args: list[str]) -> Sources:
             value = args[i]
             i += 1
         if key.endswith("+"):
+            sources.appended.append((key[:-1], _parse_value(value)))
             sources.skipped.add(key[:-1])
             sources.origins[key[:-1]] = COMMAND_LINE
             continue

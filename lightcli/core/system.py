@@ -19,6 +19,7 @@ from torchmetrics import Metric, MetricCollection
 from lightcli.config.problems import ConfigError, Problem
 from lightcli.core import steps
 from lightcli.core.adapters import ModeAdapters
+from lightcli.core.loading import CheckedLoading
 from lightcli.core.optim import ParamGroup, build_optimizer, build_param_groups
 from lightcli.core.parts import DataLoaders, Metrics, MetricsArg, Mode, Scheduler
 from lightcli.core.required import criterion_required, loader_required, monitor_required, optimizer_required
@@ -51,7 +52,7 @@ def _detach(value: Any) -> Any:
     return value.detach() if isinstance(value, torch.Tensor) else value
 
 
-class System(pl.LightningModule):
+class System(CheckedLoading, pl.LightningModule):
     """Trains, validates, tests and predicts with a model, a criterion, an optimizer and data from a config.
 
     Args:

@@ -36,18 +36,23 @@ from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
+from lightcli.config.allowlist import import_object
+from lightcli.config.problems import ConfigError, Problem
 from lightcli.run.stored import RUN_CONFIG_KEY, read_checkpoint
 
 __all__ = [
     "JOB_ENV_VAR",
     "RunDirectory",
     "RunOptions",
+    "check_run_name",
+    "claim_run_dir",
     "find_run_of_config",
     "git_state",
     "last_checkpoint",
     "latest_run",
     "new_run_dir",
     "package_versions",
+    "release_run_dir",
 ]
 
 RUN_FILE = "run.yaml"
@@ -101,10 +106,59 @@ def latest_run(root: str | Path, name: str) -> Path | None:
 
 
 def new_run_dir(root: str | Path, name: str) -> Path:
-    """The next free ``<root>/<name>/version_<n>`` (not created: it appears when the run starts)."""
+    """The next free ``<root>/<name>/version_<n>`` (not created: :func:`claim_run_dir` takes one for a run)."""
     parent = Path(root) / name
     versions = _versions(parent)
     return parent / f"version_{versions[-1][0] + 1 if versions else 0}"
+
+
+_claimed: dict[Path, list[Path]] = {}  # a claimed run directory -> the directories created to claim it
+
+
+def claim_run_dir(root: str | Path, name: str) -> Path:
+    """Creates the next free ``<root>/<name>/version_<n>`` for this process alone and returns it.
+
+    The version directory is created exclusively: when another run took it first (two runs started at the
+    same moment), the next version is tried, so concurrent starts never share a directory.
+    """
+    check_run_name(name)
+    parent = Path(root) / name
+    created = [p for p in (*reversed(parent.parents), parent) if not p.exists()]
+    parent.mkdir(parents=True, exist_ok=True)
+    version = new_run_dir(root, name)
+    number = int(version.name.removeprefix("version_"))
+    while True:
+        try:
+            version.mkdir()
+        except FileExistsError:
+            number += 1
+            version = parent / f"version_{number}"
+            continue
+        _claimed[version] = [version, *reversed(created)]
+        return version
+
+
+def release_run_dir(run_dir: Path) -> None:
+    """Removes a claimed run directory that is still empty (the run did not start), with the parents it created."""
+    for path in _claimed.pop(run_dir, []):
+        try:
+            path.rmdir()  # only when empty: never a file of a run
+        except OSError:
+            return
+
+
+def check_run_name(name: Any) -> None:
+    """Raises when ``run.name`` is not a plain name: it must stay inside ``run.root``.
+
+    Raises:
+        ConfigError: ``run.name`` is empty, ``.``/``..``, absolute or holds a path separator.
+    """
+    text = str(name)
+    separators = {"/", "\\", os.sep, *([os.altsep] if os.altsep else [])}
+    if text not in ("", ".", "..") and not any(sep in text for sep in separators) and not Path(text).is_absolute():
+        return
+    fix = "Use a plain name such as my_run; set run.root to choose the folder that holds the runs."
+    raise ConfigError(Problem("run.name", "a plain name (no '/', '\\' or '..')", repr(text), fix))
 
 
 def find_run_of_config(config_file: str | Path) -> Path | None:
@@ -196,10 +250,9 @@ def git_state(cwd: str | Path = ".") -> tuple[dict[str, Any] | None, str]:
 def _is_local_logger(entry: Any) -> bool:
     if not isinstance(entry, Namespace) or not isinstance(entry.get("class_path"), str):
         return False
-    module, _, name = entry.class_path.rpartition(".")
     try:
-        cls = getattr(sys.modules.get(module) or __import__(module, fromlist=[name]), name)
-    except (ImportError, AttributeError):
+        cls = import_object(entry.class_path, "trainer.logger")  # parsed already: the allowlist let it in
+    except (ImportError, AttributeError, ConfigError):
         return False
     return isinstance(cls, type) and issubclass(cls, _LOCAL_LOGGERS)
 

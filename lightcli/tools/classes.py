@@ -8,9 +8,11 @@ come from the importable modules in the working directory that only define thing
 from __future__ import annotations
 
 import ast
-import importlib
 import inspect
 from pathlib import Path
+
+from lightcli.config.allowlist import import_module
+from lightcli.config.problems import ConfigError
 
 __all__ = [
     "LIBRARY_MODULES",
@@ -129,12 +131,17 @@ def collect_classes(
     """Maps each public class of the modules to its import paths (shortest first); also returns problems.
 
     From the ``project`` modules only the classes they define are taken (not what they import).
+
+    Raises:
+        ConfigError: A module is outside ``LIGHTCLI_ALLOWED_MODULES`` (nothing of it is imported).
     """
     paths: dict[type, list[str]] = {}
     problems: list[str] = []
     for name in [*module_names, *project]:
         try:
-            module = importlib.import_module(name)
+            module = import_module(name, "--module")  # the allowlist first: a refused module is an error
+        except ConfigError:
+            raise
         except Exception as error:  # a project module that does not import is skipped, not fatal
             if not name.startswith("lightcli."):
                 problems.append(f"{name}: not importable ({type(error).__name__}: {error})")

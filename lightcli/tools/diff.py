@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lightcli.config.preflight import preflight
 from lightcli.config.problems import ConfigError, Problem
 
 __all__ = ["Difference", "config_differences", "flatten", "main", "read_config", "resolve_config"]
@@ -220,6 +221,12 @@ def main(args: list[str]) -> int:
         print(error, file=sys.stderr)
         return 2
     if not options.as_written and not (path_a.name == CONFIG_FILE and path_b.name == CONFIG_FILE):
+        try:  # the parser imports the classes the configs name: the allowlist first
+            for path in (path_a, path_b):
+                preflight(["fit", "--config", str(path)], ["fit"])
+        except ConfigError as error:
+            print(error, file=sys.stderr)
+            return 2
         try:  # a hand-written config against a run's: compare what would run, defaults included
             config_a, config_b = resolve_config(path_a), resolve_config(path_b)
         except ValueError as error:

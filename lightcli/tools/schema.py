@@ -3,14 +3,15 @@
 The schema is built from the same parser as ``lightcli fit`` (its keys and types), and for every argument
 typed with a class (a model, an optimizer, a metric...) it lists the accepted classes with their
 ``init_args``. The classes are those a user can name: ``torch.nn``, ``torch.optim``, ``torch.utils.data``,
-torchmetrics, Lightning's callbacks, loggers, profilers, strategies and plugins, lightcli, and the
-project's own modules (the importable modules in the working directory).
+torchmetrics, Lightning's callbacks, loggers, profilers, strategies and plugins, lightcli, the modules of
+``--project`` and those asked for: ``--module NAME``, or ``--here`` for the importable modules of the working
+directory. Nothing of the working directory is imported unless asked, and never a module that
+``LIGHTCLI_ALLOWED_MODULES`` refuses (:func:`lightcli.config.allowlist.import_module`).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import inspect
 import json
 import sys
@@ -19,7 +20,9 @@ from typing import Any
 
 from lightcli.cli import build_parser
 from lightcli.config import hints
+from lightcli.config.allowlist import import_object
 from lightcli.config.commands import SUBCOMMANDS
+from lightcli.config.problems import ConfigError
 from lightcli.tools.classes import LIBRARY_MODULES, collect_classes, lightcli_modules, project_modules
 from lightcli.tools.schematypes import SchemaBuilder
 from lightcli.upstream.jsonargparse import action_typehint, has_typehint, parser_actions
@@ -36,10 +39,9 @@ def _default_class(default: Any) -> type | None:
         class_path = default.get("class_path")
     if not isinstance(class_path, str):
         return None
-    module, _, name = class_path.rpartition(".")
     try:
-        value = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError):
+        value = import_object(class_path)
+    except (ImportError, AttributeError, ValueError, ConfigError):
         return None
     return value if inspect.isclass(value) else None
 
@@ -58,18 +60,20 @@ def _action_schema(builder: SchemaBuilder, action: Any) -> dict[str, Any]:
     return schema
 
 
-def build_schema(subcommand: str = "fit", modules: list[str] | None = None) -> dict[str, Any]:
+def build_schema(subcommand: str = "fit", modules: list[str] | None = None, here: bool = False) -> dict[str, Any]:
     """Builds the JSON Schema (draft-07) of a config file for ``lightcli <subcommand> --config``.
 
     Args:
         subcommand: One of fit, validate, test, predict.
-        modules: The project modules whose classes are accepted besides the libraries' (when None: the
-            importable modules of the working directory and those loaded with ``--project``).
+        modules: The project modules whose classes are accepted besides the libraries' (when None: those
+            loaded with ``--project``).
+        here: Also the importable modules of the working directory (those that only define things).
     """
     parser = build_parser(subcommand)
     if modules is None:
-        loaded = sorted(m for m in sys.modules if m == "project" or m.startswith("project."))  # --project
-        modules = [*project_modules(Path.cwd()), *loaded]
+        modules = sorted(m for m in sys.modules if m == "project" or m.startswith("project."))  # --project
+    if here:
+        modules = [*project_modules(Path.cwd()), *modules]
     classes, problems = collect_classes([*LIBRARY_MODULES, *lightcli_modules()], modules)
     builder = SchemaBuilder(classes)
     root: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
@@ -108,7 +112,12 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         dest="modules",
         metavar="NAME",
-        help="a project module whose classes are accepted (repeatable; default: the modules in the working directory)",
+        help="a project module whose classes are accepted (repeatable; default: those of --project)",
+    )
+    parser.add_argument(
+        "--here",
+        action="store_true",
+        help="also accept the classes of the modules in the working directory (imports those that only define things)",
     )
     return parser
 
@@ -127,7 +136,12 @@ def main(args: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    schema = build_schema(options.subcommand, options.modules)
+    try:
+        schema = build_schema(options.subcommand, options.modules, options.here)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
     text = json.dumps(schema, indent=1, sort_keys=False) + "\n"
     for problem in schema.get("x-lightcli-skipped", []):  # a project module that does not import
         print(f"lightcli schema: skipped {problem}", file=sys.stderr)

@@ -25,6 +25,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lightcli.config.allowlist import import_paths, refused
+from lightcli.config.preflight import preflight
 from lightcli.config.problems import ConfigError, Problem
 
 __all__ = ["SearchSpace", "check", "check_space", "overrides", "read_space"]
@@ -183,6 +185,11 @@ def read_space(path: str | Path, metric: str | None = None, direction: str | Non
     if not isinstance(params, dict) or not params:
         raise _fail(source, "params", "a mapping of config keys to distributions", repr(params), "Add params.")
     checked = {str(key): _check_param(source, str(key), spec) for key, spec in params.items()}
+    for key, spec in checked.items():  # a class or function among the choices: the allowlist before any trial
+        for where, import_path in import_paths(spec.get("choices") or [], f"params.{key}.choices"):
+            blocked = refused(import_path)
+            if blocked is not None:
+                raise _fail(source, where, *blocked)
     metric = metric or data.get("metric") or "val/loss"
     direction = direction or data.get("direction") or "minimize"
     if direction not in ("minimize", "maximize"):
@@ -238,6 +245,7 @@ def check_space(parser: Any, space: SearchSpace, fit_args: list[str]) -> None:
     Raises:
         ConfigError: A value of the space (or the fit arguments themselves) does not parse.
     """
+    preflight(["fit", *fit_args], ["fit"])  # the allowlist over the fit arguments' config files and values
     problem = check(parser, fit_args)
     if problem:
         expected = "a config that `lightcli fit` accepts"
