@@ -263,7 +263,7 @@ def test_a_target_config_is_one_message_naming_convert(workdir: Path, capsys) ->
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
     assert err[0].startswith("error: trainer: expected class_path + init_args (lightcli's syntax), got _target_")
-    assert "(in old.yaml)" in err[0] and "`lightcli convert old.yaml > new.yaml`" in err[0]
+    assert "(in old.yaml:" in err[0] and "`lightcli convert old.yaml > new.yaml`" in err[0]
 
 
 def test_convert_of_a_missing_file_is_an_error_naming_it(workdir: Path) -> None:

@@ -27,7 +27,7 @@ def test_an_unknown_key_names_the_class_that_takes_it(tiny_folder: Path, capsys)
     assert main(["check", "fit", "--config", _with(tiny_folder, adapters=adapters)]) == 2
     assert _errors(capsys) == [
         "error: system.adapters.val.metrics.pred_transforms[0].init_args.dim: expected an argument of lightcli.Call "
-        "(fn), got the unknown key 'dim' (in ported.yaml). Remove it or fix its name. lightcli.Argmax takes 'dim'."
+        "(fn), got the unknown key 'dim' (in ported.yaml:85). Remove it or fix its name. lightcli.Argmax takes 'dim'."
     ]
 
 
@@ -55,7 +55,7 @@ def test_a_dataloader_class_is_refused_with_the_loader_yaml_that_works(tiny_fold
     )
     assert error.startswith(
         "error: system.dataloaders.train.class_path: expected a lightcli.Loader or a function that returns a "
-        "DataLoader, got 'torch.utils.data.DataLoader' (a DataLoader class) (in ported.yaml)."
+        "DataLoader, got 'torch.utils.data.DataLoader' (a DataLoader class) (in ported.yaml:28)."
     )
     assert error.endswith(written)
     # the YAML the message gives works

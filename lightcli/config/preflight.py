@@ -16,7 +16,7 @@ from lightcli.config.allowlist import allowed_prefixes, import_paths, refused
 from lightcli.config.commands import SUBCOMMANDS
 from lightcli.config.files import read_text
 from lightcli.config.problems import ConfigError, Problem, suggest
-from lightcli.config.sources import COMMAND_LINE, load_file, read_sources
+from lightcli.config.sources import COMMAND_LINE, load_file, origin_file, read_sources
 from lightcli.upstream.versions import installed_versions, unchecked_versions
 
 __all__ = ["checkpoint_problems", "preflight", "version_problems", "versions_text"]
@@ -101,7 +101,7 @@ def _target_syntax(tree: Any, origin: Callable[[str], str | None]) -> Problem | 
     if not keys:
         return None
     where = origin(keys[0])
-    file = where if where and where != COMMAND_LINE else "old.yaml"
+    file = origin_file(where) if where and where != COMMAND_LINE else "old.yaml"
     more = f" and {len(keys) - 1} more" if len(keys) > 1 else ""
     return Problem(
         keys[0] or "_target_",

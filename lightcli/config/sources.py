@@ -21,7 +21,7 @@ from lightcli.config.files import read_text
 from lightcli.config.migrations import migrate, report
 from lightcli.config.problems import Problem
 
-__all__ = ["COMMAND_LINE", "Sources", "load_file", "load_marked", "read_sources"]
+__all__ = ["COMMAND_LINE", "Sources", "load_file", "load_marked", "origin_file", "read_sources"]
 
 COMMAND_LINE = "the command line"
 """The origin of values given as ``--key value``."""
@@ -248,6 +248,12 @@ def _migrated(content: Any, lines: dict[str, int], path: str, at: tuple[str, ...
         for key in [k for k in lines if k == old or k.startswith(old + ".")]:
             lines[new + key[len(old) :]] = lines.pop(key)
     return content
+
+
+def origin_file(origin: str) -> str:
+    """The file of an origin written by :func:`_in_file` (``path:line`` or ``path``), without its line."""
+    path, _, line = origin.rpartition(":")
+    return path if path and line.isdigit() else origin
 
 
 def _in_file(path: str, lines: dict[str, int], prefix: str) -> Callable[[str], str]:
