@@ -11,6 +11,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from lightcli.config.classpaths import resolve_class
 from lightcli.config.commands import MODES
 from lightcli.config.problems import CHECK_INIT_ARGS, ConfigError, Problem, raised
+from lightcli.core.logged import monitor_problems
 from lightcli.core.optim import build_optimizer
 from lightcli.core.required import criterion_required, loader_required, monitor_required, optimizer_required
 from lightcli.core.system import System
@@ -68,7 +69,7 @@ def static_problems(config: Any, subcommand: str | None) -> list[Problem]:
         with contextlib.suppress(Exception):
             if isinstance(path, str) and issubclass(resolve_class(path), ReduceLROnPlateau):
                 problems.append(monitor_required())
-    return problems
+    return problems + monitor_problems(config, subcommand)
 
 
 def check_optimizers(system: Any, subcommand: str | None) -> None:
