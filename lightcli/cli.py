@@ -6,7 +6,9 @@ runs the one asked for (``main`` and ``run`` are re-exported here).
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -18,11 +20,12 @@ from pytorch_lightning.callbacks import ProgressBar as _LightningProgressBar
 from pytorch_lightning.cli import LightningArgumentParser
 
 from lightcli.commands import main, run
-from lightcli.config.commands import NAMES, SUBCOMMANDS, TOOLS, requested_subcommand
+from lightcli.config.commands import MODES, NAMES, SUBCOMMANDS, TOOLS, requested_subcommand
 from lightcli.config.explain import ParseFailure, building, naming, run_reported
 from lightcli.config.files import read_text
 from lightcli.config.preflight import checkpoint_problems, version_problems
-from lightcli.config.problems import ConfigError
+from lightcli.config.problems import TRACEBACK_ENV_VAR, ConfigError
+from lightcli.core.blame import component_key
 from lightcli.core.freezer import Freezer
 from lightcli.core.rules import check_optimizers, static_problems
 from lightcli.core.system import System
@@ -36,6 +39,7 @@ from lightcli.run.checkpoints import (
     use_atomic_checkpoints,
 )
 from lightcli.run.console import ProgressBar, metrics_table
+from lightcli.run.failures import RunClaim, failure_problem, frame_objects
 from lightcli.run.stored import forget as forget_checkpoints
 from lightcli.run.stored import stored_system_config
 from lightcli.upstream.jsonargparse import install, read_config_files_with
@@ -117,7 +121,36 @@ class LightCLI(CLIBase):
         if problems:
             raise ConfigError(problems)
         self._prepare(args)
-        super().__init__(System, args=self._argv, run=run, **_lightning_options())
+        try:
+            super().__init__(System, args=self._argv, run=run, **_lightning_options())
+        except (ConfigError, ParseFailure):
+            if self._claim is not None:  # e.g. the first batch of a mode: the parts do not fit together
+                self._claim.take_back()
+            raise
+        except Exception as error:
+            if self._claim is None:
+                raise
+            raise self._failed(error) from error
+
+    def _failed(self, error: Exception) -> BaseException:
+        """What a run that raised ends with (see :mod:`lightcli.run.failures` for the exit codes).
+
+        In the first batch of the subcommand's mode, and with no checkpoint written: a config error (exit 2) and
+        the run folder taken back. Later: a one-line report on stderr, the traceback in the run folder, exit 1.
+        """
+        assert self._claim is not None
+        model, trainer = getattr(self, "model", None), getattr(self, "trainer", None)
+        key = component_key(model, trainer, getattr(self, "datamodule", None), frame_objects(error))
+        if isinstance(error, FloatingPointError):  # a non-finite loss (System.shared_step)
+            key = "system.criterion"
+        mode = MODES[self.subcommand][0] if self.subcommand else "train"
+        if not (isinstance(model, System) and model.ran_a_step(mode)) and self._claim.take_back():
+            return ConfigError(failure_problem(error, key, None))
+        problem = failure_problem(error, key, self._claim.run_dir)
+        if os.environ.get(TRACEBACK_ENV_VAR):
+            traceback.print_exception(error)
+        print(f"error: {problem}", file=sys.stderr)
+        return SystemExit(1)
 
     def _prepare(self, args: list[str] | None) -> None:
         """Sets what the parsers and the run read, before LightningCLI builds the parsers."""
@@ -125,6 +158,7 @@ class LightCLI(CLIBase):
         self._requested = requested_subcommand(self._argv)
         self._resume_dir: Path | None = None
         self._run: runs.RunDirectory | None = None
+        self._claim: RunClaim | None = None
         self._changes: dict[str, tuple[Any, Any]] = {}
         # dataclass field docstrings are help text only, and reading them costs seconds: only for help
         set_parsing_settings(docstring_parse_attribute_docstrings=_prints_help(self._argv))
@@ -245,6 +279,7 @@ class LightCLI(CLIBase):
         if not config.run.name:
             config.run.name = Path(str(files[0])).stem if files else "default"
         run_dir = self._resume_dir or runs.run_dir_from_launcher() or runs.new_run_dir(config.run.root, config.run.name)
+        self._claim = RunClaim(run_dir)
         runs.share_with_launched_processes(run_dir)
         saved = config.clone()
         saved.ckpt_path = None  # the config reruns the run from the start

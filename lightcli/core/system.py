@@ -68,6 +68,8 @@ class System(pl.LightningModule):
         weights: Pretrained weights loaded into the model (or a sub-module) when the system is built.
         param_groups: Optimizer parameter groups by module name, each with its own options (e.g. a
             lower ``lr`` for the backbone); the other parameters use the optimizer's options.
+        stop_on_nan: Stop the run when a training loss is NaN or infinite (exit code 1, naming the step, the
+            epoch and the loss part; the last good checkpoint stays). False trains on.
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class System(pl.LightningModule):
         inferer: Callable[[Any, nn.Module], Any] | None = None,
         weights: Weights | None = None,
         param_groups: list[ParamGroup] | None = None,
+        stop_on_nan: bool = True,
     ) -> None:
         super().__init__()
         if built_from_config():
@@ -100,6 +103,7 @@ class System(pl.LightningModule):
         self.dataloaders = dataloaders or DataLoaders()
         self.adapters = adapters or ModeAdapters()
         self.inferer = inferer
+        self.stop_on_nan = stop_on_nan
         seen: set[int] = set()
         for mode in _LOSS_MODES:
             given = getattr(metrics, mode) if metrics is not None else None
@@ -124,6 +128,10 @@ class System(pl.LightningModule):
         if self._forward_step:
             kwargs["step"] = self.global_step
         return self.model(input, **kwargs)
+
+    def ran_a_step(self, mode: str) -> bool:
+        """Whether a step of ``mode`` has run without failing: what fails after it is not a misfit of the parts."""
+        return mode in self._proven
 
     def metrics_of(self, mode: str) -> MetricCollection | None:
         """The metric collection of a mode, or None."""
@@ -250,9 +258,20 @@ class System(pl.LightningModule):
             sums[name] = sums[name] + weighted if name in sums else weighted
         self._loss_counts[mode] = self._loss_counts.get(mode, 0) + n
         if mode == "train":
+            if self.stop_on_nan and not bool(torch.isfinite(total.detach()).all()):
+                raise FloatingPointError(self._not_finite(losses))
             self._last_loss = total.detach()
             self._log_train_step(losses)
         return total
+
+    def _not_finite(self, losses: dict[str, torch.Tensor]) -> str:
+        parts = [k for k, v in losses.items() if k != "loss" and not bool(torch.isfinite(v.detach()).all())]
+        part = f"the loss part {parts[0].removeprefix('loss/')!r}" if parts else "the loss"
+        value = float(losses[parts[0] if parts else "loss"].detach().float().flatten()[0])
+        return (
+            f"{part} is {value} at epoch {self.current_epoch}, step {self.global_step}: the run stopped "
+            "(lower the learning rate or check the data; stop_on_nan: false trains on)"
+        )
 
     def _update_metrics(
         self, mode: str, adapters: Any, input: Any, target: Any, pred: Any
