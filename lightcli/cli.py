@@ -345,6 +345,17 @@ class LightCLI(CLIBase):
         if self._changes:
             check_weights_fit(self.model, self.config[self.subcommand].ckpt_path, self._changes)
 
+    def _weights_fit(self) -> None:
+        """Checks that the weights of ``--ckpt_path`` fit the built model: a model of another shape is named by the
+        key that changed, before the run folder exists."""
+        config = self.config[self.subcommand]
+        ckpt = config.get("ckpt_path")
+        stored = _stored_system_config(ckpt) if ckpt and Path(str(ckpt)).is_file() else None
+        if stored is not None:
+            check_weights_fit(self.model, str(ckpt), config_changes(stored, config.system.as_dict()))
+
+    before_validate = before_test = before_predict = _weights_fit
+
     def after_fit(self) -> None:
         """Prints the final epoch's metrics."""
         if self.trainer.is_global_zero:

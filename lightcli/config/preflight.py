@@ -11,7 +11,7 @@ from typing import Any
 
 from lightcli.config.allowlist import allowed_prefixes, import_paths, refused
 from lightcli.config.commands import SUBCOMMANDS
-from lightcli.config.problems import ConfigError, Problem, suggest
+from lightcli.config.problems import ConfigError, Problem, not_a_mapping, suggest
 from lightcli.config.sources import COMMAND_LINE, load_file, read_sources
 from lightcli.upstream.versions import unchecked_versions
 
@@ -64,9 +64,23 @@ def preflight(argv: list[str], subcommands: list[str]) -> None:
             ]
         )
     sources = read_sources(argv[position + 1 :])
-    problems = [*sources.problems, *_outside_allowlist(sources.tree, "", sources.origin)]
+    problems = [*sources.problems, *_section_problems(sources.tree, sources.origin)]
+    problems += _outside_allowlist(sources.tree, "", sources.origin)
     if problems:
         raise ConfigError(problems)
+
+
+_SECTIONS = {"trainer": (dict,), "run": (dict,), "system": (dict, str), "data": (dict, str)}
+"""The top-level sections and what each may be given as (a class_path string names a class without init_args)."""
+
+
+def _section_problems(tree: dict[str, Any], origin: Callable[[str], str | None]) -> list[Problem]:
+    """A section of the wrong shape (``trainer: [1, 2]``): jsonargparse would pass it on to fail later."""
+    return [
+        not_a_mapping(key, tree[key], origin(key))
+        for key, shapes in _SECTIONS.items()
+        if tree.get(key) is not None and not isinstance(tree[key], shapes)
+    ]
 
 
 def checkpoint_problems(stored: dict[str, Any] | None, ckpt: str) -> list[Problem]:
