@@ -13,6 +13,7 @@ Exit codes of ``fit``, ``validate``, ``test`` and ``predict``:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import sysconfig
@@ -23,7 +24,7 @@ from typing import Any
 
 from lightcli.config.problems import TRACEBACK_ENV_VAR, Problem, raised
 
-__all__ = ["TRACEBACK_FILE", "RunClaim", "failure_problem", "frame_objects", "user_frame"]
+__all__ = ["TRACEBACK_FILE", "RunClaim", "disk_problem", "failure_problem", "frame_objects", "user_frame"]
 
 TRACEBACK_FILE = "traceback.txt"
 """The file in the run folder that holds the full traceback of a run that failed."""
@@ -101,6 +102,35 @@ def user_frame(error: BaseException) -> str | None:
     return None
 
 
+_DISK = {
+    errno.ENOSPC: "disk full",
+    errno.EDQUOT: "disk full (quota exceeded)",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "read-only for this user (permission denied)",
+    errno.EPERM: "read-only for this user (operation not permitted)",
+}
+
+
+def disk_problem(error: BaseException, run_dir: Path | None) -> Problem | None:
+    """The problem of a run that could not write its files (disk full, read-only), found in an exception's chain."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _DISK:
+            where = current.filename or run_dir or "the run folder"
+            if ".partial-" in os.fspath(where):  # an atomic checkpoint write (lightcli.run.checkpoints)
+                where = Path(os.fspath(where)).parent
+            return Problem(
+                "run.root",
+                "a folder the run can write to",
+                f"{os.fspath(where)}: {_DISK[current.errno]}",
+                "Free some space there or make it writable, or give another --run.root.",
+            )
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def failure_problem(error: BaseException, key: str | None, run_dir: Path | None) -> Problem:
     """The one-line report of a run that failed; writes the full traceback to the run folder when it exists.
 
@@ -109,6 +139,9 @@ def failure_problem(error: BaseException, key: str | None, run_dir: Path | None)
         key: The config key of the component whose code raised, if known.
         run_dir: The run folder, if the run has one (and it should keep the traceback).
     """
+    disk = disk_problem(error, run_dir)
+    if disk is not None:
+        return disk
     where = user_frame(error)
     got = raised(error) + (f" (at {where})" if where else "")
     text = "".join(traceback.format_exception(error))
