@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import inspect
 import sys
 from typing import Any
@@ -10,7 +13,7 @@ from typing import Any
 from lightcli.config.allowlist import refused
 from lightcli.config.problems import ConfigError, Problem, suggest, type_name
 
-__all__ = ["example_class", "is_subclass", "resolve_class", "use_subclass", "what"]
+__all__ = ["alias_lightning", "example_class", "is_subclass", "resolve_class", "use_subclass", "what"]
 
 
 def _unresolved(expected: str, got: str, fix: str) -> ConfigError:
@@ -183,3 +186,46 @@ def use_subclass(base: Any) -> str:
     if example == "module.Class":
         return f"Use a subclass of {type_name(base)}."
     return f"Use a subclass of {type_name(base)}, e.g. {example}."
+
+
+# -- lightning.pytorch: the name Lightning's docs use, for the pytorch_lightning package installed --------
+
+_ALIASES = {"lightning.pytorch": "pytorch_lightning", "lightning.fabric": "lightning_fabric"}
+
+
+class _LightningAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports ``lightning.pytorch[.x]`` as ``pytorch_lightning[.x]`` (and ``lightning.fabric`` as
+    ``lightning_fabric``): the same modules, so the classes are the same objects."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if name == "lightning" or any(name == a or name.startswith(a + ".") for a in _ALIASES):
+            return importlib.util.spec_from_loader(name, self, is_package=True)
+        return None
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> Any:
+        if spec.name == "lightning":
+            return None  # an empty package holding the two aliases
+        alias = next(a for a in _ALIASES if spec.name == a or spec.name.startswith(a + "."))
+        return importlib.import_module(_ALIASES[alias] + spec.name[len(alias) :])
+
+    def exec_module(self, module: Any) -> None:
+        """Nothing to run: the module is the pytorch_lightning (or lightning_fabric) one, already imported."""
+
+
+def alias_lightning() -> bool:
+    """Makes ``lightning.pytorch.*`` class paths and imports name the ``pytorch_lightning`` classes, when the
+    ``lightning`` package is not installed (idempotent; done by the ``lightcli`` command, not on import).
+
+    Returns:
+        Whether ``lightning.pytorch`` names ``pytorch_lightning`` in this process.
+    """
+    if any(isinstance(f, _LightningAlias) for f in sys.meta_path):
+        return True
+    try:
+        installed = importlib.util.find_spec("lightning") is not None
+    except (ImportError, ValueError):
+        installed = False
+    if installed:
+        return False
+    sys.meta_path.insert(0, _LightningAlias())
+    return True
