@@ -26,8 +26,8 @@ from lightcli.config.files import read_text
 from lightcli.config.preflight import checkpoint_problems, version_problems
 from lightcli.config.problems import TRACEBACK_ENV_VAR, ConfigError
 from lightcli.core.blame import component_key
-from lightcli.core.freezer import Freezer
-from lightcli.core.rules import check_optimizers, static_problems
+from lightcli.core.freezer import Freezer, check_freezers
+from lightcli.core.rules import check_optimizers, run_folder_problems, static_problems
 from lightcli.core.system import System
 from lightcli.run import folders as runs
 from lightcli.run.checkpoints import (
@@ -275,6 +275,9 @@ class LightCLI(CLIBase):
         config = self.config[self.subcommand] if self.subcommand else self.config
         if not self.subcommand or config.trainer.get("fast_dev_run"):
             return
+        problems = run_folder_problems(config)  # before lightcli sets them to the run folder
+        if problems:
+            raise ConfigError(problems)
         files = config.get("config") or []
         if not config.run.name:
             config.run.name = Path(str(files[0])).stem if files else "default"
@@ -339,9 +342,8 @@ class LightCLI(CLIBase):
     def before_fit(self) -> None:
         """Checks callbacks against the built model (a Freezer's prefixes), and that the weights of a resumed
         checkpoint still fit a model changed on the command line: before the run directory exists."""
-        for callback in getattr(self.trainer, "callbacks", []):  # set by Lightning at build time
-            if isinstance(callback, Freezer):
-                callback.check(self.model)
+        freezers = [c for c in getattr(self.trainer, "callbacks", []) if isinstance(c, Freezer)]  # set at build time
+        check_freezers(freezers, self.model)
         if self._changes:
             check_weights_fit(self.model, self.config[self.subcommand].ckpt_path, self._changes)
 

@@ -34,6 +34,7 @@ _LOGGING_STEPS = (  # a System subclass defining one of these may log names of i
 )
 _OWN_NAMESPACES = ("pytorch_lightning.", "lightning.pytorch.", "lightcli.")
 _LOGGING_CALLBACKS = ("DeviceStatsMonitor",)  # Lightning callbacks that log names of their own
+_DICT_METRICS = ("MultitaskWrapper", "MetricCollection", "ClasswiseWrapper")
 _FIELD = re.compile(r"\{([^{}:!]+)(?:[:!][^{}]*)?\}")
 
 
@@ -49,6 +50,19 @@ def _metric_names(metrics: Any) -> list[str]:
         return [str(name) for name in metrics]
     items = metrics if isinstance(metrics, list) else [metrics]
     return [str(_get(m, "class_path") or "").rpartition(".")[2] for m in items]
+
+
+def _returns_dicts(metrics: Any) -> bool:
+    """Whether a mode's metrics hold a wrapper returning a dict (MultitaskWrapper, MetricCollection)."""
+    if metrics is None:
+        return False
+    items = list(metrics.values()) if hasattr(metrics, "values") and _get(metrics, "class_path") is None else None
+    for metric in items if items is not None else metrics if isinstance(metrics, list) else [metrics]:
+        with contextlib.suppress(Exception):
+            cls = resolve_class(str(_get(metric, "class_path")))
+            if cls.__name__ in _DICT_METRICS:
+                return True
+    return False
 
 
 def logged_names(config: Any, subcommand: str) -> tuple[list[str], list[str]] | None:
@@ -76,6 +90,8 @@ def logged_names(config: Any, subcommand: str) -> tuple[list[str], list[str]] | 
             prefixes.append(f"{mode}/loss/")  # a criterion returning a dict logs its parts (known at run time)
         metric_names = _metric_names(_get(_get(init, "metrics"), mode))
         names += [f"{mode}/{n}" for n in metric_names]
+        if _returns_dicts(_get(_get(init, "metrics"), mode)):
+            prefixes.append(f"{mode}/")  # the keys of a metric returning a dict are known at run time
         prefixes += [f"{mode}/{n}/" for n in metric_names]  # per class, or the keys of a dict (at run time)
         if mode == "train":
             names += ["train/step/loss", *(f"train/step/{n}" for n in metric_names), "train/lr", "train/momentum"]

@@ -346,7 +346,7 @@ class System(pl.LightningModule):
         for name, total in sums.items():
             self.log(f"{mode}/{name}", total / max(count, 1), sync_dist=True, prog_bar=on_bar and name == "loss")
         collection = self.metrics_of(mode)
-        if collection is None or not any(m.update_called for m in collection.values()):
+        if collection is None or not _updated(collection):
             return
         for name, value in collection.compute().items():
             for key, number in _flatten(f"{mode}/{name}", value):
@@ -439,8 +439,16 @@ class System(pl.LightningModule):
         return self.build_dataloader("predict")
 
 
-def _flatten(name: str, value: torch.Tensor) -> list[tuple[str, Any]]:
-    """One scalar per logged name: a vector metric (e.g. per class) becomes ``name/0``, ``name/1``..."""
+def _updated(collection: MetricCollection) -> bool:
+    """Whether a metric of the collection was updated (a wrapper such as MultitaskWrapper: one of the metrics it holds)."""
+    return any(m.update_called for top in collection.values() for m in top.modules() if isinstance(m, Metric))
+
+
+def _flatten(name: str, value: Any) -> list[tuple[str, Any]]:
+    """One scalar per logged name: a vector metric (e.g. per class) becomes ``name/0``, ``name/1``...; a dict
+    (a metric returning several values) ``name/<key>``."""
+    if isinstance(value, dict):
+        return [item for key, inner in value.items() for item in _flatten(f"{name}/{key}", inner)]
     if value.numel() == 1:
         return [(name, value.reshape(()))]
     return [(f"{name}/{i}", v) for i, v in enumerate(value.flatten())]
