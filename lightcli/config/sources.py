@@ -66,14 +66,15 @@ class _StrictLoader(yaml.SafeLoader):
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         if isinstance(node, yaml.MappingNode):
-            first: dict[str, int] = {}
+            first: dict[str, str] = {}
             for key_node, _ in node.value:
                 if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
                     continue
-                line = key_node.start_mark.line + 1
+                mark = key_node.start_mark
+                line = f"line {mark.line + 1}" + (f", column {mark.column + 1}" if node.flow_style else "")
                 if key_node.value in first:
                     self._refuse(
-                        f"the key {key_node.value!r} on line {first[key_node.value]} and again on line {line}",
+                        f"the key {key_node.value!r} on {first[key_node.value]} and again on {line}",
                         "Keep one of them (YAML would silently use the last).",
                     )
                 first[key_node.value] = line

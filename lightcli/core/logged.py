@@ -137,7 +137,12 @@ def monitor_problems(config: Any, subcommand: str | None) -> list[Problem]:
     for key, name in wanted:
         if name in names or any(name.startswith(p) for p in prefixes):
             continue
-        hint = suggest(name, names) or suggest(name.replace("_", "/"), names)
+        mode = name.partition("/")[0]
+        hint = (
+            f" The run logs no {mode}/ names: it has no {mode} data (system.dataloaders.{mode})."
+            if mode in ("val", "test") and "/" in name and not any(n.startswith(f"{mode}/") for n in names)
+            else suggest(name, names) or suggest(name.replace("_", "/"), names)
+        )
         shown = ", ".join(n for n in names if n not in _ALWAYS and not n.startswith("train/step/"))
         problems.append(
             Problem(

@@ -125,7 +125,9 @@ def disk_problem(error: BaseException, run_dir: Path | None) -> Problem | None:
                 "run.root",
                 "a folder the run can write to",
                 f"{os.fspath(where)}: {_DISK[current.errno]}",
-                "Free some space there or make it writable, or give another --run.root.",
+                "Free some space there, or give another --run.root."
+                if current.errno in (errno.ENOSPC, errno.EDQUOT)
+                else "Make it writable, or give another --run.root.",
             )
         current = current.__cause__ or current.__context__
     return None
