@@ -258,7 +258,7 @@ class System(pl.LightningModule):
             sums[name] = sums[name] + weighted if name in sums else weighted
         self._loss_counts[mode] = self._loss_counts.get(mode, 0) + n
         if mode == "train":
-            if self.stop_on_nan and not bool(torch.isfinite(total.detach()).all()):
+            if self.stop_on_nan and self._problems is None and not bool(torch.isfinite(total.detach()).all()):
                 raise FloatingPointError(self._not_finite(losses))
             self._last_loss = total.detach()
             self._log_train_step(losses)
