@@ -11,7 +11,6 @@ import importlib
 import os
 import sys
 
-from lightcli.config.classpaths import alias_lightning
 from lightcli.config.commands import COMMANDS, LIGHTNING_TARGET, SUBCOMMANDS, requested_subcommand
 from lightcli.config.preflight import version_problems
 from lightcli.config.problems import ConfigError
@@ -31,7 +30,6 @@ def main(args: list[str] | None = None) -> int:
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
-    alias_lightning()  # lightning.pytorch.* (as Lightning's docs write it) names the pytorch_lightning classes
     try:
         argv, project = pop_project(argv)  # --project <folder>: user code as `project.*`
         if project is not None:

@@ -96,7 +96,7 @@ def test_a_multitask_metric_is_logged_per_key() -> None:
 def test_freezers_with_one_schedule_may_share_parameters(tiny_folder: Path) -> None:
     freezers = [
         {"class_path": "lightcli.Freezer", "init_args": {"prefixes": ["1"], "until_epoch": 1}},
-        {"class_path": "lightcli.Freezer", "init_args": {"prefixes": ["1", "3"], "until_epoch": 1}},
+        {"class_path": "lightcli.Freezer", "init_args": {"names": ["1.weight"], "until_epoch": 1}},
     ]
     write_config(tiny_folder / "tiny.yaml", tiny_config(trainer={**tiny_config()["trainer"], "callbacks": freezers}))
     assert main(["fit", "--config", "tiny.yaml"]) == 0

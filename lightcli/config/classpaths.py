@@ -58,6 +58,13 @@ def resolve_class(path: str, base: Any = None) -> Any:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         missing = error.name or module_name
+        if missing == "lightning" or missing.startswith("lightning."):
+            raise _unresolved(
+                "an importable class path",
+                f"{path!r}: importing {module_name} failed: no module named {missing!r}",
+                "lightcli runs on pytorch_lightning: write `from pytorch_lightning...` for `from lightning.pytorch...` "
+                "there, or name a lightning.pytorch class in the config (then lightning.pytorch is pytorch_lightning).",
+            ) from None
         if not module_name.startswith(missing) and not missing.startswith(module_name.split(".")[0]):
             raise _unresolved(
                 "an importable class", f"{path!r}: importing it failed: {error}", "Install the missing package."
@@ -214,7 +221,8 @@ class _LightningAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 def alias_lightning() -> bool:
     """Makes ``lightning.pytorch.*`` class paths and imports name the ``pytorch_lightning`` classes, when the
-    ``lightning`` package is not installed (idempotent; done by the ``lightcli`` command, not on import).
+    ``lightning`` package is not installed (idempotent). Done only for a config that names such a class
+    (:func:`lightcli.config.preflight.preflight`): libraries that find ``lightning`` installed import more.
 
     Returns:
         Whether ``lightning.pytorch`` names ``pytorch_lightning`` in this process.

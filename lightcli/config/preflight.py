@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lightcli.config.allowlist import allowed_prefixes, import_paths, refused
+from lightcli.config.classpaths import alias_lightning
 from lightcli.config.commands import SUBCOMMANDS
 from lightcli.config.problems import ConfigError, Problem, not_a_mapping, suggest
 from lightcli.config.sources import COMMAND_LINE, load_file, read_sources
@@ -64,6 +65,8 @@ def preflight(argv: list[str], subcommands: list[str]) -> None:
             ]
         )
     sources = read_sources(argv[position + 1 :])
+    if any(path.startswith(("lightning.pytorch.", "lightning.fabric.")) for _, path in import_paths(sources.tree)):
+        alias_lightning()  # as Lightning's docs write them: the pytorch_lightning classes (lightcli.config.classpaths)
     problems = [*sources.problems, *_section_problems(sources.tree, sources.origin)]
     problems += _outside_allowlist(sources.tree, "", sources.origin)
     if problems:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
+import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -258,20 +259,37 @@ class System(pl.LightningModule):
             sums[name] = sums[name] + weighted if name in sums else weighted
         self._loss_counts[mode] = self._loss_counts.get(mode, 0) + n
         if mode == "train":
-            if self.stop_on_nan and self._problems is None and not bool(torch.isfinite(total.detach()).all()):
-                raise FloatingPointError(self._not_finite(losses))
             self._last_loss = total.detach()
             self._log_train_step(losses)
         return total
 
-    def _not_finite(self, losses: dict[str, torch.Tensor]) -> str:
-        parts = [k for k, v in losses.items() if k != "loss" and not bool(torch.isfinite(v.detach()).all())]
-        part = f"the loss part {parts[0].removeprefix('loss/')!r}" if parts else "the loss"
-        value = float(losses[parts[0] if parts else "loss"].detach().float().flatten()[0])
-        return (
-            f"{part} is {value} at epoch {self.current_epoch}, step {self.global_step}: the run stopped "
+    def _stop_if_not_finite(self, values: dict[str, float], when: str) -> None:
+        """Raises FloatingPointError naming the first non-finite loss part among ``values`` (``loss``, ``loss/<part>``).
+
+        Called with values read anyway (logging steps, the epoch's loss sums): no extra host sync per step.
+        """
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if not self.stop_on_nan or not bad:
+            return
+        name = next((k for k in bad if k != "loss"), bad[0])
+        part = f"the loss part {name.removeprefix('loss/')!r}" if name != "loss" else "the loss"
+        raise FloatingPointError(
+            f"{part} is {values[name]} at epoch {self.current_epoch}, {when}: the run stopped "
             "(lower the learning rate or check the data; stop_on_nan: false trains on)"
         )
+
+    def _check_epoch_losses(self) -> None:
+        """Before validation in fit and at the end of a training epoch: the epoch's losses so far are finite."""
+        sums = self._loss_sums.get("train")
+        if self.stop_on_nan and sums:
+            values = {k: float(v) if v.numel() == 1 else float(v.sum()) for k, v in sums.items()}
+            self._stop_if_not_finite(values, f"by step {self.global_step - 1}")
+
+    def on_validation_start(self) -> None:
+        """In fit: stops the run before a non-finite training loss reaches validation and its checkpoint."""
+        trainer = attached_trainer(self)
+        if trainer is not None and trainer.state.fn == "fit" and not trainer.sanity_checking:
+            self._check_epoch_losses()
 
     def _update_metrics(
         self, mode: str, adapters: Any, input: Any, target: Any, pred: Any
@@ -314,7 +332,9 @@ class System(pl.LightningModule):
         losses = getattr(self, "_pending_step_losses", None)
         if losses is None:
             return
-        values: dict[str, float] = {f"train/step/{k}": v.item() for k, v in losses.items()}
+        read = {k: v.item() for k, v in losses.items()}
+        self._stop_if_not_finite(read, f"step {self.global_step - 1}")
+        values: dict[str, float] = {f"train/step/{k}": v for k, v in read.items()}
         step_metrics = getattr(self, "_pending_step_metrics", None) or {}
         for name, value in step_metrics.items():
             for key, number in _flatten(f"train/step/{name}", value):
@@ -355,6 +375,7 @@ class System(pl.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         """Logs the epoch's mean loss and its metrics, computed once from the accumulated state."""
+        self._check_epoch_losses()
         self._log_epoch("train")
 
     def on_validation_epoch_end(self) -> None:
