@@ -55,13 +55,20 @@ def test_the_traceback_is_printed_with_the_variable(
 
 
 def test_a_callback_written_for_lightning_pytorch_works(
-    tiny_folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tiny_folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
 ) -> None:
     (tiny_folder / "lcb.py").write_text(
         "from lightning.pytorch.callbacks import Callback\n\n\n"
         "class Hello(Callback):\n    def on_fit_start(self, trainer, pl_module):\n        print('hello')\n"
     )
     monkeypatch.delitem(sys.modules, "lcb", raising=False)
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))  # the alias is undone after the test
+    request.addfinalizer(
+        lambda: [sys.modules.pop(m) for m in list(sys.modules) if m == "lightning" or m.startswith("lightning.")]
+    )
     callbacks = [
         {"class_path": "lcb.Hello"},
         {"class_path": "lightning.pytorch.callbacks.EarlyStopping", "init_args": {"monitor": "val/loss"}},
@@ -135,3 +142,24 @@ def test_names_known_only_at_run_time_are_accepted() -> None:
     config.trainer.callbacks[0].class_path = "mypkg.LogsItsOwn"  # a callback of the user's own may log anything
     config.trainer.callbacks[0].init_args.monitor = "anything"
     assert monitor_problems(config, "fit") == []
+
+
+def test_a_module_importing_lightning_pytorch_is_refused_with_the_fix(
+    tiny_folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tiny_folder / "lcb2.py").write_text(
+        "from lightning.pytorch.callbacks import Callback\n\n\nclass Hello(Callback):\n    pass\n"
+    )
+    monkeypatch.delitem(sys.modules, "lcb2", raising=False)
+    if any(type(f).__name__ == "_LightningAlias" for f in sys.meta_path):
+        pytest.skip("lightning.pytorch is aliased in this process")
+    callbacks = [{"class_path": "lcb2.Hello"}]
+    write_config(tiny_folder / "tiny.yaml", tiny_config(trainer={**tiny_config()["trainer"], "callbacks": callbacks}))
+    assert main(["fit", "--config", "tiny.yaml"]) == 2
+    assert capsys.readouterr().err == (
+        "error: trainer.callbacks[0].class_path: expected an importable class path, got 'lcb2.Hello': importing lcb2"
+        " failed: no module named 'lightning' (in tiny.yaml). lightcli runs on pytorch_lightning: write"
+        " `from pytorch_lightning...` for `from lightning.pytorch...` there, or name a lightning.pytorch class in the"
+        " config (then lightning.pytorch is pytorch_lightning).\n"
+    )
+    assert not (tiny_folder / "runs").exists()
