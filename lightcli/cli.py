@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -25,16 +27,17 @@ from pytorch_lightning.cli import LightningArgumentParser
 from lightcli.commands import main, run
 from lightcli.config.allowlist import check_import
 from lightcli.config.classpaths import resolve_class
-from lightcli.config.commands import NAMES, SUBCOMMANDS, TOOLS, requested_subcommand
+from lightcli.config.commands import MODES, NAMES, SUBCOMMANDS, TOOLS, requested_subcommand
 from lightcli.config.explain import ParseFailure, building, naming, run_reported
 from lightcli.config.helpargs import chosen_classes, with_system_help
 from lightcli.config.migrations import migrate, read_migrated, report
 from lightcli.config.preflight import checkpoint_problems, version_problems
-from lightcli.config.problems import ConfigError, Problem
+from lightcli.config.problems import TRACEBACK_ENV_VAR, ConfigError, Problem
 from lightcli.config.provenance import PROVENANCE_OPTION, provenance
 from lightcli.config.sources import read_sources
-from lightcli.core.freezer import Freezer
-from lightcli.core.rules import check_optimizers, static_problems
+from lightcli.core.blame import component_key
+from lightcli.core.freezer import Freezer, check_freezers
+from lightcli.core.rules import check_optimizers, run_folder_problems, static_problems
 from lightcli.core.system import System
 from lightcli.run import folders as runs
 from lightcli.run.checkpoints import (
@@ -47,6 +50,7 @@ from lightcli.run.checkpoints import (
     use_atomic_checkpoints,
 )
 from lightcli.run.console import ProgressBar, metrics_table
+from lightcli.run.failures import RunClaim, failure_problem, frame_objects
 from lightcli.run.stored import forget as forget_checkpoints
 from lightcli.run.stored import read_checkpoint, stored_system_config
 from lightcli.upstream.jsonargparse import (
@@ -190,10 +194,38 @@ class LightCLI(CLIBase):
         self._prepare(args)
         try:
             super().__init__(System, args=self._argv, run=run, **_lightning_options())
-        except BaseException:
-            if self._claimed is not None:  # a run that did not start leaves no empty folder behind
+        except (ConfigError, ParseFailure):
+            if self._claim is not None:  # e.g. the first batch of a mode: the parts do not fit together
+                self._claim.take_back()
+            raise
+        except Exception as error:
+            if self._claim is None:
+                raise
+            raise self._failed(error) from error
+        except BaseException:  # e.g. Ctrl-C before the run started: an empty claimed folder is removed
+            if self._claimed is not None:
                 runs.release_run_dir(self._claimed)
             raise
+
+    def _failed(self, error: Exception) -> BaseException:
+        """What a run that raised ends with (see :mod:`lightcli.run.failures` for the exit codes).
+
+        In the first batch of the subcommand's mode, and with no checkpoint written: a config error (exit 2) and
+        the run folder taken back. Later: a one-line report on stderr, the traceback in the run folder, exit 1.
+        """
+        assert self._claim is not None
+        model, trainer = getattr(self, "model", None), getattr(self, "trainer", None)
+        key = component_key(model, trainer, getattr(self, "datamodule", None), frame_objects(error))
+        if isinstance(error, FloatingPointError):  # a non-finite loss (System.shared_step)
+            key = "system.criterion"
+        mode = MODES[self.subcommand][0] if self.subcommand else "train"
+        if not (isinstance(model, System) and model.ran_a_step(mode)) and self._claim.take_back():
+            return ConfigError(failure_problem(error, key, None))
+        problem = failure_problem(error, key, self._claim.run_dir)
+        if os.environ.get(TRACEBACK_ENV_VAR):
+            traceback.print_exception(error)
+        print(f"error: {problem}", file=sys.stderr)
+        return SystemExit(1)
 
     def _prepare(self, args: list[str] | None) -> None:
         """Sets what the parsers and the run read, before LightningCLI builds the parsers."""
@@ -202,6 +234,7 @@ class LightCLI(CLIBase):
         self._resume_dir: Path | None = None
         self._run: runs.RunDirectory | None = None
         self._claimed: Path | None = None
+        self._claim: RunClaim | None = None
         self._changes: dict[str, tuple[Any, Any]] | None = None  # set when a fit resumes a checkpoint
         # dataclass field docstrings are help text only, and reading them costs seconds: only for help
         set_parsing_settings(docstring_parse_attribute_docstrings=_prints_help(self._argv))
@@ -362,6 +395,9 @@ class LightCLI(CLIBase):
         config = self.config[self.subcommand] if self.subcommand else self.config
         if not self.subcommand or config.trainer.get("fast_dev_run"):
             return
+        problems = run_folder_problems(config)  # before lightcli sets them to the run folder
+        if problems:
+            raise ConfigError(problems)
         files = config.get("config") or []
         if not config.run.name:
             config.run.name = Path(str(files[0])).stem if files else "default"
@@ -370,6 +406,7 @@ class LightCLI(CLIBase):
             run_dir = runs.new_run_dir(config.run.root, config.run.name)
         if run_dir is None:  # created now, exclusively: runs started at the same moment get distinct versions
             run_dir = self._claimed = runs.claim_run_dir(config.run.root, config.run.name)
+        self._claim = RunClaim(run_dir, runs.created_by_claim(run_dir))
         runs.share_with_launched_processes(run_dir)
         saved = config.clone()
         saved.ckpt_path = None  # the config reruns the run from the start
@@ -432,11 +469,21 @@ class LightCLI(CLIBase):
     def before_fit(self) -> None:
         """Checks callbacks against the built model (a Freezer's prefixes), and that the weights of a resumed
         checkpoint still fit a model changed on the command line: before the run directory exists."""
-        for callback in getattr(self.trainer, "callbacks", []):  # set by Lightning at build time
-            if isinstance(callback, Freezer):
-                callback.check(self.model)
+        freezers = [c for c in getattr(self.trainer, "callbacks", []) if isinstance(c, Freezer)]  # set at build time
+        check_freezers(freezers, self.model)
         if self._changes is not None:  # resuming: the checkpoint's weights must fit the model built now
             check_weights_fit(self.model, self.config[self.subcommand].ckpt_path, self._changes)
+
+    def _weights_fit(self) -> None:
+        """Checks that the weights of ``--ckpt_path`` fit the built model: a model of another shape is named by the
+        key that changed, before the run folder exists."""
+        config = self.config[self.subcommand]
+        ckpt = config.get("ckpt_path")
+        stored = _stored_system_config(ckpt) if ckpt and Path(str(ckpt)).is_file() else None
+        if stored is not None:
+            check_weights_fit(self.model, str(ckpt), config_changes(stored, config.system.as_dict()))
+
+    before_validate = before_test = before_predict = _weights_fit
 
     def after_fit(self) -> None:
         """Prints the final epoch's metrics."""

@@ -42,7 +42,15 @@ __all__ = [
 ENV_VAR = "LIGHTCLI_ALLOWED_MODULES"
 """The environment variable holding the allowed module prefixes, comma-separated."""
 
-ALWAYS_ALLOWED = ("lightcli", "torch", "torchmetrics", "pytorch_lightning", "lightning_fabric")
+ALWAYS_ALLOWED = (
+    "lightcli",
+    "torch",
+    "torchmetrics",
+    "pytorch_lightning",
+    "lightning_fabric",
+    "lightning.pytorch",
+    "lightning.fabric",
+)
 """Modules lightcli imports anyway; always allowed when an allowlist is set."""
 
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import inspect
 import sys
 from typing import Any
@@ -12,6 +16,7 @@ from lightcli.config.problems import ConfigError, Problem, suggest, type_name
 __all__ = [
     "LOADER_ARGUMENTS",
     "accepting",
+    "alias_lightning",
     "example_class",
     "is_subclass",
     "loader_instead",
@@ -66,6 +71,13 @@ def resolve_class(path: str, base: Any = None) -> Any:
         module = import_module(module_name)
     except ModuleNotFoundError as error:
         missing = error.name or module_name
+        if missing == "lightning" or missing.startswith("lightning."):
+            raise _unresolved(
+                "an importable class path",
+                f"{path!r}: importing {module_name} failed: no module named {missing!r}",
+                "lightcli runs on pytorch_lightning: write `from pytorch_lightning...` for `from lightning.pytorch...` "
+                "there, or name a lightning.pytorch class in the config (then lightning.pytorch is pytorch_lightning).",
+            ) from None
         if not module_name.startswith(missing) and not missing.startswith(module_name.split(".")[0]):
             raise _unresolved(
                 "an importable class", f"{path!r}: importing it failed: {error}", "Install the missing package."
@@ -246,3 +258,47 @@ def _flow(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return "null" if value is None else str(value)
+
+
+# -- lightning.pytorch: the name Lightning's docs use, for the pytorch_lightning package installed --------
+
+_ALIASES = {"lightning.pytorch": "pytorch_lightning", "lightning.fabric": "lightning_fabric"}
+
+
+class _LightningAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports ``lightning.pytorch[.x]`` as ``pytorch_lightning[.x]`` (and ``lightning.fabric`` as
+    ``lightning_fabric``): the same modules, so the classes are the same objects."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if name == "lightning" or any(name == a or name.startswith(a + ".") for a in _ALIASES):
+            return importlib.util.spec_from_loader(name, self, is_package=True)
+        return None
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> Any:
+        if spec.name == "lightning":
+            return None  # an empty package holding the two aliases
+        alias = next(a for a in _ALIASES if spec.name == a or spec.name.startswith(a + "."))
+        return importlib.import_module(_ALIASES[alias] + spec.name[len(alias) :])
+
+    def exec_module(self, module: Any) -> None:
+        """Nothing to run: the module is the pytorch_lightning (or lightning_fabric) one, already imported."""
+
+
+def alias_lightning() -> bool:
+    """Makes ``lightning.pytorch.*`` class paths and imports name the ``pytorch_lightning`` classes, when the
+    ``lightning`` package is not installed (idempotent). Done only for a config that names such a class
+    (:func:`lightcli.config.preflight.preflight`): libraries that find ``lightning`` installed import more.
+
+    Returns:
+        Whether ``lightning.pytorch`` names ``pytorch_lightning`` in this process.
+    """
+    if any(isinstance(f, _LightningAlias) for f in sys.meta_path):
+        return True
+    try:
+        installed = importlib.util.find_spec("lightning") is not None
+    except (ImportError, ValueError):
+        installed = False
+    if installed:
+        return False
+    sys.meta_path.insert(0, _LightningAlias())
+    return True

@@ -27,7 +27,7 @@ from lightcli.config.problems import (
     TRACEBACK_ENV_VAR,
     ConfigError,
     Problem,
-    describe_value,
+    not_a_mapping,
     raised,
     suggest,
     type_name,
@@ -125,14 +125,8 @@ def _check_root(sources: Sources, parser: Any, checker: Any) -> list[Problem]:
                 if isinstance(value, dict):
                     walk(value, key + ".")
                 else:
-                    problems.append(
-                        checker.problem(
-                            key,
-                            f"a mapping of {key} settings",
-                            describe_value(value),
-                            f"Write {key}: followed by indented `name: value` lines.",
-                        )
-                    )
+                    problem = not_a_mapping(key, value)
+                    problems.append(checker.problem(key, problem.expected, problem.got, problem.fix))
                 continue
             known = sorted({d[len(prefix) :].split(".")[0] for d in actions if d.startswith(prefix)})
             hint = suggest(str(name), known)

@@ -13,9 +13,10 @@ from typing import Any
 import yaml
 
 from lightcli.config.allowlist import allowed_prefixes, import_paths, refused
+from lightcli.config.classpaths import alias_lightning
 from lightcli.config.commands import SUBCOMMANDS
 from lightcli.config.files import read_text
-from lightcli.config.problems import ConfigError, Problem, suggest
+from lightcli.config.problems import ConfigError, Problem, not_a_mapping, suggest
 from lightcli.config.sources import COMMAND_LINE, load_file, origin_file, read_sources
 from lightcli.upstream.versions import installed_versions, unchecked_versions
 
@@ -71,7 +72,10 @@ def preflight(argv: list[str], subcommands: list[str]) -> None:
     foreign = _target_syntax(sources.tree, sources.origin)
     if foreign is not None:  # one message, not one per key of a Lighter or Hydra config
         raise ConfigError([foreign])
-    problems = [*sources.problems, *_outside_allowlist(sources.tree, "", sources.origin)]
+    if any(path.startswith(("lightning.pytorch.", "lightning.fabric.")) for _, path in import_paths(sources.tree)):
+        alias_lightning()  # as Lightning's docs write them: the pytorch_lightning classes (lightcli.config.classpaths)
+    problems = [*sources.problems, *_section_problems(sources.tree, sources.origin)]
+    problems += _outside_allowlist(sources.tree, "", sources.origin)
     if allowed_prefixes() is not None:  # what jsonargparse reads besides: appended values, files named by values
         for key, value in sources.appended:
             problems += _outside_allowlist(value, key, lambda _: COMMAND_LINE)
@@ -110,6 +114,19 @@ def _target_syntax(tree: Any, origin: Callable[[str], str | None]) -> Problem | 
         f"Translate the file: `lightcli convert {file} > new.yaml`, then check new.yaml's comments.",
         where,
     )
+
+
+_SECTIONS = {"trainer": (dict,), "run": (dict,), "system": (dict, str), "data": (dict, str)}
+"""The top-level sections and what each may be given as (a class_path string names a class without init_args)."""
+
+
+def _section_problems(tree: dict[str, Any], origin: Callable[[str], str | None]) -> list[Problem]:
+    """A section of the wrong shape (``trainer: [1, 2]``): jsonargparse would pass it on to fail later."""
+    return [
+        not_a_mapping(key, tree[key], origin(key))
+        for key, shapes in _SECTIONS.items()
+        if tree.get(key) is not None and not isinstance(tree[key], shapes)
+    ]
 
 
 def checkpoint_problems(stored: dict[str, Any] | None, ckpt: str) -> list[Problem]:

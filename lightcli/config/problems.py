@@ -21,6 +21,7 @@ __all__ = [
     "describe_type",
     "describe_value",
     "first_line",
+    "not_a_mapping",
     "raised",
     "suggest",
 ]
@@ -203,3 +204,14 @@ def first_line(error: BaseException) -> str:
 def raised(error: BaseException) -> str:
     """``RuntimeError: <first line of the message>``: what a call that raised gave back, as a problem's ``got``."""
     return f"{type(error).__name__}: {first_line(error)}"
+
+
+def not_a_mapping(key: str, value: Any, origin: str | None = None) -> Problem:
+    """A section (``trainer``, ``system.dataloaders``...) given as something else than a mapping of its settings."""
+    return Problem(
+        key,
+        f"a mapping of {key} settings",
+        describe_value(value),
+        f"Write {key}: followed by indented `name: value` lines.",
+        origin,
+    )

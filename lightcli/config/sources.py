@@ -17,16 +17,114 @@ from typing import Any
 import yaml
 import yaml.constructor
 
-from lightcli.config.files import read_text
+from lightcli.config.files import read_bytes, read_text
 from lightcli.config.migrations import migrate, report
 from lightcli.config.problems import Problem
 
-__all__ = ["COMMAND_LINE", "Sources", "load_file", "load_marked", "origin_file", "read_sources"]
+__all__ = ["COMMAND_LINE", "Sources", "load_file", "load_marked", "origin_file", "read_sources", "safe_yaml"]
 
 COMMAND_LINE = "the command line"
 """The origin of values given as ``--key value``."""
 
 _NO_VALUE_OPTIONS = {"--help", "-h", "--print_config", "--run"}
+_MOST_DEPTH = 100
+"""Deepest nesting of a config file (a real config nests less than 20 levels; 20,000 would overflow the stack)."""
+_MOST_NODES = 100_000
+"""Most values a config file may expand to through its aliases (a "billion laughs" file expands to 10^9)."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses duplicate keys, absurd nesting and alias bombs, recording why in ``refused``."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.refused: tuple[str, str] | None = None  # (what was found, how to fix it)
+        self._depth = 0
+        self._aliases = False
+
+    def _refuse(self, got: str, fix: str) -> None:
+        self.refused = (got, fix)
+        raise yaml.YAMLError(got)
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases = True
+        self._depth += 1
+        if self._depth > _MOST_DEPTH:
+            line = self.peek_event().start_mark.line + 1
+            self._refuse(f"more than {_MOST_DEPTH} levels of nesting (line {line})", "Flatten the config.")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def get_single_node(self) -> Any:
+        node = super().get_single_node()
+        if node is not None and self._aliases and _expanded_size(node, {}) > _MOST_NODES:
+            self._refuse(
+                f"aliases that expand to more than {_MOST_NODES:,} values",
+                "Write the values out, or use fewer nested aliases (*name).",
+            )
+        return node
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, str] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                mark = key_node.start_mark
+                line = f"line {mark.line + 1}" + (f", column {mark.column + 1}" if node.flow_style else "")
+                if key_node.value in first:
+                    self._refuse(
+                        f"the key {key_node.value!r} on {first[key_node.value]} and again on {line}",
+                        "Keep one of them (YAML would silently use the last).",
+                    )
+                first[key_node.value] = line
+        return super().construct_mapping(node, deep)
+
+
+def _expanded_size(node: Any, sizes: dict[int, int]) -> int:
+    """How many values a YAML node stands for once every alias is expanded (each shared node counted once a use)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = 1  # a node that contains itself counts once
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(child, sizes) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    else:
+        size = 1
+    sizes[id(node)] = min(size, _MOST_NODES + 1)
+    return sizes[id(node)]
+
+
+def safe_yaml(text: str, lines: dict[str, int] | None = None) -> tuple[Any, tuple[str, str] | None]:
+    """Loads YAML text safely; returns ``(content, None)``, or ``(None, (what was found, fix))`` for a file refused
+    for duplicate keys, more than 100 levels of nesting or aliases expanding to more than 100,000 values.
+
+    Args:
+        text: The YAML text.
+        lines: When given, filled with the line of each dotted key (from the composed nodes).
+
+    Raises:
+        yaml.YAMLError: The text is not valid YAML (or holds a tag that would build a Python object).
+    """
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        if lines is not None:
+            _node_lines(node, "", lines)
+        return loader.construct_document(node), None
+    except yaml.YAMLError:
+        if loader.refused is not None:
+            return None, loader.refused
+        raise
+    finally:
+        loader.dispose()
 
 
 @dataclass
@@ -87,10 +185,24 @@ def load_marked(path: str, key: str = "--config") -> tuple[Any, dict[str, int], 
                 f"Check the path.{hint}",
             ),
         )
-    text = read_text(file, encoding="utf-8", errors="replace")
+    try:
+        text = read_text(file, encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raw = read_bytes(file)
+        line = raw.count(b"\n", 0, error.start) + 1
+        return (
+            None,
+            {},
+            Problem(
+                key,
+                "a UTF-8 text file",
+                f"the byte 0x{raw[error.start]:02x} on line {line} of {path}, which is not UTF-8",
+                "Save the file as UTF-8.",
+            ),
+        )
     lines: dict[str, int] = {}
     try:
-        content = _compose_and_construct(text, lines)
+        content, refused = safe_yaml(text, lines)
     except yaml.constructor.ConstructorError as error:
         mark = error.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "an unknown position"
@@ -122,6 +234,8 @@ def load_marked(path: str, key: str = "--config") -> tuple[Any, dict[str, int], 
         )
     except yaml.YAMLError as error:
         return None, {}, Problem(key, "valid YAML", f"an error in {path}: {error}", "Fix the YAML.")
+    if refused is not None:
+        return None, {}, Problem(key, "a config file lightcli can read", f"{refused[0]} in {path}", refused[1])
     if content is None:
         return (
             None,
@@ -145,19 +259,6 @@ def load_marked(path: str, key: str = "--config") -> tuple[Any, dict[str, int], 
             ),
         )
     return content, lines, None
-
-
-def _compose_and_construct(text: str, lines: dict[str, int]) -> Any:
-    """``yaml.safe_load(text)``, filling ``lines`` with the line of each dotted key from the composed nodes."""
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _node_lines(node, "", lines)
-        return loader.construct_document(node)
-    finally:
-        loader.dispose()
 
 
 def _node_lines(node: yaml.Node, prefix: str, lines: dict[str, int]) -> None:

@@ -11,7 +11,7 @@ from torch import nn
 from lightcli.config.problems import ConfigError, Problem
 from lightcli.core.params import canonical, matches_prefix, select
 
-__all__ = ["Freezer"]
+__all__ = ["Freezer", "check_freezers"]
 
 _KEY = "trainer.callbacks.Freezer"
 
@@ -145,6 +145,39 @@ class Freezer(Callback):
         if self._drop_grads:
             for param in self.frozen.values():
                 param.grad = None
+
+
+def _until(freezer: Freezer) -> str:
+    if freezer.until_step is not None:
+        return f"until_step {freezer.until_step}"
+    return f"until_epoch {freezer.until_epoch}" if freezer.until_epoch is not None else "the whole run"
+
+
+def check_freezers(freezers: list[Freezer], pl_module: pl.LightningModule) -> None:
+    """Checks each Freezer's names and prefixes, and that no parameter is given to two Freezers of different
+    schedules (the first to unfreeze would release the other's parameters too).
+
+    Raises:
+        ConfigError: naming the Freezers' key, the shared parameters and both schedules.
+    """
+    chosen: list[tuple[Freezer, set[str]]] = []
+    model = getattr(pl_module, "model", pl_module)
+    for freezer in freezers:
+        freezer.check(pl_module)
+        mine = set(freezer._choose(model))
+        for other, theirs in chosen:
+            shared = sorted(mine & theirs)
+            if shared and _until(other) != _until(freezer):
+                names = ", ".join(shared[:3]) + (", ..." if len(shared) > 3 else "")
+                raise ConfigError(
+                    Problem(
+                        _KEY,
+                        "Freezers that freeze different parameters",
+                        f"{names} frozen by two Freezers ({_until(other)} and {_until(freezer)})",
+                        "Give each parameter to one Freezer (except_prefixes on the broader one).",
+                    )
+                )
+        chosen.append((freezer, mine))
 
 
 def _count(n: int, what: str) -> str:

@@ -13,11 +13,12 @@ from torch.utils.data import DataLoader
 from lightcli.config.classpaths import loader_instead, resolve_class
 from lightcli.config.commands import MODES
 from lightcli.config.problems import CHECK_INIT_ARGS, ConfigError, Problem, raised
+from lightcli.core.logged import monitor_problems
 from lightcli.core.optim import build_optimizer
 from lightcli.core.required import criterion_required, loader_required, monitor_required, optimizer_required
 from lightcli.core.system import System
 
-__all__ = ["check_optimizers", "static_problems"]
+__all__ = ["check_optimizers", "run_folder_problems", "static_problems"]
 
 
 def static_problems(config: Any, subcommand: str | None) -> list[Problem]:
@@ -71,6 +72,41 @@ def static_problems(config: Any, subcommand: str | None) -> list[Problem]:
         with contextlib.suppress(Exception):
             if isinstance(path, str) and issubclass(resolve_class(path), ReduceLROnPlateau):
                 problems.append(monitor_required())
+    return problems + monitor_problems(config, subcommand)
+
+
+_LOCAL_LOGGERS = ("TensorBoardLogger", "CSVLogger")  # lightcli points them into the run folder
+
+
+def run_folder_problems(config: Any) -> list[Problem]:
+    """Settings lightcli would override with the run folder: ``trainer.default_root_dir`` and a TensorBoard or CSV
+    logger's ``save_dir`` other than ``run.root``, refused instead of silently replaced."""
+    trainer = config.get("trainer")
+    root = str(config.get("run.root") or "runs")
+    fix = "lightcli writes each run to <run.root>/<run.name>/version_<n>"
+    problems = []
+    given = trainer.get("default_root_dir") if trainer is not None else None
+    if given is not None:
+        problems.append(
+            Problem(
+                "trainer.default_root_dir", "null", repr(str(given)), f"Remove it and give --run.root {given} ({fix})."
+            )
+        )
+    loggers = trainer.get("logger") if trainer is not None else None
+    for i, logger in enumerate(loggers if isinstance(loggers, list) else [loggers]):
+        path = str(logger.get("class_path") or "") if hasattr(logger, "get") else ""
+        save_dir = logger.get("init_args.save_dir") if path.endswith(_LOCAL_LOGGERS) else None
+        if save_dir is not None and str(save_dir) not in ("runs", root):
+            key = (
+                f"trainer.logger[{i}].init_args.save_dir"
+                if isinstance(loggers, list)
+                else "trainer.logger.init_args.save_dir"
+            )
+            problems.append(
+                Problem(
+                    key, f"the run root {root!r}", repr(str(save_dir)), f"Give --run.root {save_dir} instead ({fix})."
+                )
+            )
     return problems
 
 

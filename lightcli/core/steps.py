@@ -62,7 +62,7 @@ def batch_failed(error: BaseException, mode: str, batch: Any) -> ConfigError:
 def forward_failed(error: BaseException, mode: str, input: Any, inferer: bool) -> ConfigError:
     """The model (or the inferer) raised on the input of ``mode``."""
     key = "system.inferer" if inferer else "system.model"
-    expected = f"a {key.rsplit('.', maxsplit=1)[-1]} that takes the {mode} input {describe(input)}"
+    expected = f"{'an inferer' if inferer else 'a model'} that takes the {mode} input {describe(input)}"
     fix = f"Check the model's input size against the data, or system.adapters.{mode}.batch.input."
     return ConfigError(Problem(key, expected, raised(error), fix))
 

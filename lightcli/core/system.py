@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
+import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -70,6 +71,8 @@ class System(CheckedLoading, pl.LightningModule):
         weights: Pretrained weights loaded into the model (or a sub-module) when the system is built.
         param_groups: Optimizer parameter groups by module name, each with its own options (e.g. a
             lower ``lr`` for the backbone); the other parameters use the optimizer's options.
+        stop_on_nan: Stop the run when a training loss is NaN or infinite (exit code 1, naming the step, the
+            epoch and the loss part; the last good checkpoint stays). False trains on.
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class System(CheckedLoading, pl.LightningModule):
         inferer: Callable[[Any, nn.Module], Any] | None = None,
         weights: Weights | None = None,
         param_groups: list[ParamGroup] | None = None,
+        stop_on_nan: bool = True,
     ) -> None:
         super().__init__()
         if built_from_config():
@@ -102,6 +106,7 @@ class System(CheckedLoading, pl.LightningModule):
         self.dataloaders = dataloaders or DataLoaders()
         self.adapters = adapters or ModeAdapters()
         self.inferer = inferer
+        self.stop_on_nan = stop_on_nan
         seen: set[int] = set()
         for mode in _LOSS_MODES:
             given = getattr(metrics, mode) if metrics is not None else None
@@ -126,6 +131,10 @@ class System(CheckedLoading, pl.LightningModule):
         if self._forward_step:
             kwargs["step"] = self.global_step
         return self.model(input, **kwargs)
+
+    def ran_a_step(self, mode: str) -> bool:
+        """Whether a step of ``mode`` has run without failing: what fails after it is not a misfit of the parts."""
+        return mode in self._proven
 
     def metrics_of(self, mode: str) -> MetricCollection | None:
         """The metric collection of a mode, or None."""
@@ -256,6 +265,34 @@ class System(CheckedLoading, pl.LightningModule):
             self._log_train_step(losses)
         return total
 
+    def _stop_if_not_finite(self, values: dict[str, float], when: str) -> None:
+        """Raises FloatingPointError naming the first non-finite loss part among ``values`` (``loss``, ``loss/<part>``).
+
+        Called with values read anyway (logging steps, the epoch's loss sums): no extra host sync per step.
+        """
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if not self.stop_on_nan or not bad:
+            return
+        name = next((k for k in bad if k != "loss"), bad[0])
+        part = f"the loss part {name.removeprefix('loss/')!r}" if name != "loss" else "the loss"
+        raise FloatingPointError(
+            f"{part} is {values[name]} at epoch {self.current_epoch}, {when}: the run stopped "
+            "(lower the learning rate or check the data; stop_on_nan: false trains on)"
+        )
+
+    def _check_epoch_losses(self) -> None:
+        """Before validation in fit and at the end of a training epoch: the epoch's losses so far are finite."""
+        sums = self._loss_sums.get("train")
+        if self.stop_on_nan and sums:
+            values = {k: float(v) if v.numel() == 1 else float(v.sum()) for k, v in sums.items()}
+            self._stop_if_not_finite(values, f"by step {self.global_step - 1}")
+
+    def on_validation_start(self) -> None:
+        """In fit: stops the run before a non-finite training loss reaches validation and its checkpoint."""
+        trainer = attached_trainer(self)
+        if trainer is not None and trainer.state.fn == "fit" and not trainer.sanity_checking:
+            self._check_epoch_losses()
+
     def _update_metrics(
         self, mode: str, adapters: Any, input: Any, target: Any, pred: Any
     ) -> dict[str, torch.Tensor] | None:
@@ -297,7 +334,9 @@ class System(CheckedLoading, pl.LightningModule):
         losses = getattr(self, "_pending_step_losses", None)
         if losses is None:
             return
-        values: dict[str, float] = {f"train/step/{k}": v.item() for k, v in losses.items()}
+        read = {k: v.item() for k, v in losses.items()}
+        self._stop_if_not_finite(read, f"step {self.global_step - 1}")
+        values: dict[str, float] = {f"train/step/{k}": v for k, v in read.items()}
         step_metrics = getattr(self, "_pending_step_metrics", None) or {}
         for name, value in step_metrics.items():
             for key, number in _flatten(f"train/step/{name}", value):
@@ -329,7 +368,7 @@ class System(CheckedLoading, pl.LightningModule):
         for name, total in sums.items():
             self.log(f"{mode}/{name}", total / max(count, 1), sync_dist=True, prog_bar=on_bar and name == "loss")
         collection = self.metrics_of(mode)
-        if collection is None or not any(m.update_called for m in collection.values()):
+        if collection is None or not _updated(collection):
             return
         for name, value in collection.compute().items():
             for key, number in _flatten(f"{mode}/{name}", value):
@@ -338,6 +377,7 @@ class System(CheckedLoading, pl.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         """Logs the epoch's mean loss and its metrics, computed once from the accumulated state."""
+        self._check_epoch_losses()
         self._log_epoch("train")
 
     def on_validation_epoch_end(self) -> None:
@@ -424,8 +464,16 @@ class System(CheckedLoading, pl.LightningModule):
         return self.build_dataloader("predict")
 
 
-def _flatten(name: str, value: torch.Tensor) -> list[tuple[str, Any]]:
-    """One scalar per logged name: a vector metric (e.g. per class) becomes ``name/0``, ``name/1``..."""
+def _updated(collection: MetricCollection) -> bool:
+    """Whether a metric of the collection was updated (a wrapper such as MultitaskWrapper: one of the metrics it holds)."""
+    return any(m.update_called for top in collection.values() for m in top.modules() if isinstance(m, Metric))
+
+
+def _flatten(name: str, value: Any) -> list[tuple[str, Any]]:
+    """One scalar per logged name: a vector metric (e.g. per class) becomes ``name/0``, ``name/1``...; a dict
+    (a metric returning several values) ``name/<key>``."""
+    if isinstance(value, dict):
+        return [item for key, inner in value.items() for item in _flatten(f"{name}/{key}", inner)]
     if value.numel() == 1:
         return [(name, value.reshape(()))]
     return [(f"{name}/{i}", v) for i, v in enumerate(value.flatten())]

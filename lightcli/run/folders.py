@@ -46,6 +46,7 @@ __all__ = [
     "RunOptions",
     "check_run_name",
     "claim_run_dir",
+    "created_by_claim",
     "find_run_of_config",
     "git_state",
     "last_checkpoint",
@@ -136,6 +137,11 @@ def claim_run_dir(root: str | Path, name: str) -> Path:
             continue
         _claimed[version] = [version, *reversed(created)]
         return version
+
+
+def created_by_claim(run_dir: Path) -> list[Path] | None:
+    """The directories :func:`claim_run_dir` created for ``run_dir`` (the run directory first), None when not claimed."""
+    return list(_claimed[run_dir]) if run_dir in _claimed else None
 
 
 def release_run_dir(run_dir: Path) -> None:

@@ -9,7 +9,9 @@ later question about the same unchanged file gets the same :class:`StoredCheckpo
 
 from __future__ import annotations
 
+import errno
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,9 +20,10 @@ import torch
 import yaml
 
 from lightcli.config.files import ReadOnce
+from lightcli.config.problems import ConfigError, Problem, raised
 from lightcli.upstream.lightning_core import CLASS_PATH_KEY, INSTANTIATOR_KEY
 
-__all__ = ["RUN_CONFIG_KEY", "StoredCheckpoint", "forget", "read_checkpoint", "stored_system_config"]
+__all__ = ["RUN_CONFIG_KEY", "StoredCheckpoint", "forget", "read_checkpoint", "stored_system_config", "unreadable"]
 
 RUN_CONFIG_KEY = "lightcli_config"
 """The checkpoint entry holding the run's whole config as YAML text (trainer included), written by lightcli's runs."""
@@ -57,15 +60,44 @@ def read_checkpoint(path: str | os.PathLike[str]) -> StoredCheckpoint:
     """The summary of a checkpoint file, loaded once while the file stays unchanged (per process).
 
     Raises:
-        OSError: The file cannot be read.
-        pickle.UnpicklingError: The file is not a checkpoint loadable without unpickling code.
+        ConfigError: naming ``ckpt_path``: the file cannot be read, is truncated or corrupted, is not a checkpoint,
+            or is not loadable without unpickling code.
     """
-    return _checkpoints(path)
+    try:
+        return _checkpoints(path)
+    except ConfigError:
+        raise
+    except Exception as error:
+        raise ConfigError(unreadable(path, error)) from error
+
+
+def unreadable(path: str | os.PathLike[str], error: BaseException) -> Problem:
+    """The problem of a checkpoint file that cannot be loaded, said for users (truncated, corrupted, not one)."""
+    if isinstance(error, OSError) and not isinstance(error, FileNotFoundError) and error.errno == errno.EACCES:
+        reason = "not readable: permission denied"
+    elif not zipfile.is_zipfile(path):
+        reason = "not a complete checkpoint file: truncated, corrupted, or another kind of file"
+    else:
+        reason = f"unreadable: {raised(error)}"
+    return Problem(
+        "ckpt_path",
+        "a checkpoint saved by lightcli or Lightning",
+        f"{os.fspath(path)!r} ({reason})",
+        "Give another checkpoint: runs/<name>/version_<n>/checkpoints/ holds each run's (last.ckpt is the newest).",
+    )
 
 
 def _summary(path: str, checkpoint: Any) -> StoredCheckpoint:
-    if not isinstance(checkpoint, dict):
-        return StoredCheckpoint(path)
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        got = type(checkpoint).__name__ if not isinstance(checkpoint, dict) else "a dict without a state_dict"
+        raise ConfigError(
+            Problem(
+                "ckpt_path",
+                "a checkpoint saved by lightcli or Lightning",
+                f"{path!r} (it holds {got}: weights alone go in system.weights)",
+                "Give a .ckpt of an earlier run, or load the weights with --system.weights.path.",
+            )
+        )
     hparams = dict(checkpoint.get("hyper_parameters") or {})
     hparams.pop(INSTANTIATOR_KEY, None)
     class_path = hparams.pop(CLASS_PATH_KEY, None)

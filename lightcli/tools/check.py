@@ -200,6 +200,13 @@ def _scalar(loss: torch.Tensor, mode: str) -> Problem | None:
             describe(loss),
             "Use a reducing loss (e.g. reduction: mean) or return the loss to optimize under 'total'.",
         )
+    if not bool(torch.isfinite(loss.detach()).all()):
+        return Problem(
+            "system.criterion",
+            "a finite loss",
+            f"{float(loss.detach())} on the first {mode} batch",
+            "Check the data (NaN inputs or targets) and the model's initialization.",
+        )
     if mode != "train":
         return None
     if not loss.requires_grad:
