@@ -17,6 +17,7 @@ import yaml.constructor
 
 from lightcli.config.files import read_text
 from lightcli.config.problems import Problem
+from lightcli.config.references import resolve_references
 
 __all__ = ["COMMAND_LINE", "Sources", "load_file", "read_sources"]
 
@@ -40,6 +41,8 @@ class Sources:
     """Keys set in ways this module does not model (e.g. ``--trainer.callbacks+=``); not checked."""
     files: list[str] = field(default_factory=list)
     """The config files, in order."""
+    shared: bool = False
+    """Whether the config holds ``${dotted.key}`` references (resolved in :attr:`tree`, :mod:`lightcli.config.references`)."""
 
     def origin(self, key: str) -> str | None:
         """Where a key (or its closest given parent) was set."""
@@ -158,6 +161,11 @@ def read_sources(args: list[str]) -> Sources:
             _merge_file(sources, value)
         else:
             _set(sources, key, _parse_value(value))
+    if not sources.problems:
+        resolved, problems = resolve_references(sources.tree, sources.origin)
+        sources.shared = resolved is not sources.tree
+        sources.tree = resolved
+        sources.problems += problems
     return sources
 
 
