@@ -36,6 +36,7 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from lightcli.run.stored import read_checkpoint
+from lightcli.run.trackers import publish
 
 __all__ = [
     "RunDirectory",
@@ -337,6 +338,7 @@ class RunDirectory(Callback):
             record = {"name": self.run_dir.parent.name, "version": self.run_dir.name, "dir": str(self.run_dir)}
             record.update(launch)
         record_path.write_text(yaml.safe_dump(record, sort_keys=False))
+        publish(trainer, self.run_dir, self.config, record)  # the config reaches every tracker (lightcli.run.trackers)
 
 
 def command_line(args: list[str]) -> str:
