@@ -20,6 +20,7 @@ from typing import Any
 
 from lightcli.cli import build_parser
 from lightcli.config.problems import ConfigError
+from lightcli.tools.compare import write_sweep_report
 from lightcli.tools.searchspace import SearchSpace, check_space, read_space
 from lightcli.tools.trials import counted, open_study, summary, trial_line, work
 
@@ -171,6 +172,9 @@ def main(args: list[str]) -> int:
         return 130
     if not options.no_summary:
         print(summary(study, space, options.top))
+        written = write_sweep_report(study, sweep_dir)  # the trials side by side (lightcli compare)
+        if written:
+            print("trials compared: " + ", ".join(str(p) for p in written))
     if code == 0 and not any(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)):
         return 1  # every trial failed: the summary says why
     return code
