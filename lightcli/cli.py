@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Optional
 
 import yaml
 from jsonargparse import Namespace, set_parsing_settings
@@ -23,6 +23,8 @@ from lightcli.config.explain import ParseFailure, building, naming, run_reported
 from lightcli.config.files import read_text
 from lightcli.config.preflight import checkpoint_problems, version_problems
 from lightcli.config.problems import ConfigError
+from lightcli.config.project import CONFIG_KEY as PROJECT_KEY
+from lightcli.config.project import loaded_project
 from lightcli.config.references import resolved_arguments, resolved_reader
 from lightcli.config.sources import read_sources
 from lightcli.core.freezer import Freezer
@@ -248,8 +250,15 @@ class LightCLI(CLIBase):
     # -- instantiation -------------------------------------------------------------------------------
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        """Adds ``run.name`` and ``run.root``: the run directory is ``<root>/<name>/version_<n>``."""
+        """Adds ``run.name`` and ``run.root``: the run directory is ``<root>/<name>/version_<n>``; and ``project``."""
         parser.add_class_arguments(runs.RunOptions, "run")
+        parser.add_argument(  # read and imported before parsing, by lightcli.commands (lightcli.config.project)
+            f"--{PROJECT_KEY}",
+            type=Optional[str],  # noqa: UP045 - jsonargparse reads the type at run time
+            default=None,
+            help="The folder of your own code, imported as `project` (class_path: project.models.MyNet); "
+            "relative to the config file. --project on the command line wins.",
+        )
 
     def before_instantiate_classes(self) -> None:
         """Chooses the run directory and points the TensorBoard and CSV loggers into it.
@@ -269,14 +278,16 @@ class LightCLI(CLIBase):
         runs.share_with_launched_processes(run_dir)
         saved = config.clone()
         saved.ckpt_path = None  # the config reruns the run from the start
+        project = loaded_project()
+        if project is not None:  # the run's own folder of code, found again by a rerun, a resume, a --ckpt_path
+            saved[PROJECT_KEY] = project
+        argv = ["--project", project, *self._argv] if project is not None else self._argv
         text = self.subcommand_parser(self.subcommand).dump(saved, skip_none=False)
         runs.place_loggers(config.trainer, run_dir)
         if config.trainer.get("default_root_dir") is None:
             config.trainer.default_root_dir = str(run_dir)
         resumed = config.get("ckpt_path") if self._resume_dir is not None else None
-        self._run = runs.RunDirectory(
-            run_dir, text, runs.command_line(self._argv), config.get("seed_everything"), resumed
-        )
+        self._run = runs.RunDirectory(run_dir, text, runs.command_line(argv), config.get("seed_everything"), resumed)
 
     def instantiate_classes(self) -> None:
         """Builds the system, the optional datamodule and the trainer."""

@@ -14,7 +14,7 @@ import sys
 from lightcli.config.commands import COMMANDS, LIGHTNING_TARGET, SUBCOMMANDS, requested_subcommand
 from lightcli.config.preflight import version_problems
 from lightcli.config.problems import ConfigError
-from lightcli.config.project import load_project, pop_project
+from lightcli.config.project import load_project, pop_project, project_of_configs
 from lightcli.run.quiet import quiet
 
 __all__ = ["main", "run"]
@@ -24,7 +24,8 @@ def main(args: list[str] | None = None) -> int:
     """Runs ``lightcli`` with the given arguments (``sys.argv[1:]`` when None) and returns the exit code.
 
     Modules in the current working directory are importable by class_path, and so are those of
-    ``--project <folder>`` as ``project.<module>.<Name>`` (see :mod:`lightcli.config.project`).
+    ``--project <folder>`` (or ``project: <folder>`` in a config) as ``project.<module>.<Name>`` (see
+    :mod:`lightcli.config.project`).
     """
     argv = list(sys.argv[1:] if args is None else args)
     cwd = os.getcwd()
@@ -32,6 +33,7 @@ def main(args: list[str] | None = None) -> int:
         sys.path.insert(0, cwd)
     try:
         argv, project = pop_project(argv)  # --project <folder>: user code as `project.*`
+        project = project or project_of_configs(argv)  # else `project:` in a config, or in a checkpoint's run
         if project is not None:
             load_project(project)
     except ConfigError as error:
