@@ -25,8 +25,7 @@ from lightcli.config.preflight import checkpoint_problems, version_problems
 from lightcli.config.problems import ConfigError
 from lightcli.config.project import CONFIG_KEY as PROJECT_KEY
 from lightcli.config.project import loaded_project
-from lightcli.config.references import resolved_arguments, resolved_reader
-from lightcli.config.sources import read_sources
+from lightcli.config.sources import shared_values
 from lightcli.core.freezer import Freezer
 from lightcli.core.rules import check_optimizers, static_problems
 from lightcli.core.system import System
@@ -178,21 +177,12 @@ class LightCLI(CLIBase):
         self.config = parser.parse_args(self._with_stored_system(args, stored))
 
     def _shared_values(self, args: list[str]) -> list[str]:
-        """Resolves ``${dotted.key}`` references on the merged config before jsonargparse checks it.
-
-        jsonargparse reads each config file with its references resolved, and gets the command-line values
-        resolved too (:mod:`lightcli.config.references`): it type-checks, prints and saves the resolved values.
-        """
+        """Resolves ``${dotted.key}`` references on the merged config before jsonargparse checks it
+        (:func:`lightcli.config.sources.shared_values`)."""
         if self._requested is None or self._requested not in args:
             return args
         position = args.index(self._requested) + 1
-        sources = read_sources(args[position:])
-        if sources.problems:
-            raise ConfigError(sources.problems)
-        if not sources.shared:
-            return args
-        read_config_files_with(resolved_reader(sources.tree))
-        self._argv = [*args[:position], *resolved_arguments(args[position:], sources.tree)]
+        self._argv = [*args[:position], *shared_values(args[position:])]
         return self._argv
 
     def _with_stored_system(self, args: list[str], stored: dict[str, Any] | None) -> list[str]:

@@ -111,3 +111,20 @@ def test_a_whole_value_reference_copies_a_mapping_and_a_list_item() -> None:
     assert resolved["y"] == 1
     plain = {"a": 1}
     assert resolve_references(plain)[0] is plain  # no reference: the same tree
+
+
+@pytest.mark.slow
+def test_a_sweep_moves_the_values_that_follow_its_params(tiny_folder: Path, cli) -> None:
+    config = tiny_config(system={"scheduler": COSINE}, trainer={"limit_train_batches": 1, "limit_val_batches": 1})
+    write_config(tiny_folder / "tiny.yaml", config)
+    space = {"metric": "val/acc", "params": {"trainer.max_epochs": {"type": "int", "low": 1, "high": 3}}}
+    write_config(tiny_folder / "space.yaml", space)
+    args = ["sweep", "--space", "space.yaml", "--config", "tiny.yaml", "--sampler", "random", "--seed", "0"]
+    assert cli(*args, "--trials", "2") == 0
+    saved = [
+        yaml.safe_load(p.read_text()) for p in sorted(tiny_folder.glob("sweeps/space/trial_*/version_0/config.yaml"))
+    ]
+    assert len(saved) == 2
+    for trial in saved:
+        scheduler = trial["system"]["init_args"]["scheduler"]["scheduler"]
+        assert scheduler["init_args"]["T_max"] == trial["trainer"]["max_epochs"]

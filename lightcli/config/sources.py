@@ -16,10 +16,11 @@ import yaml
 import yaml.constructor
 
 from lightcli.config.files import read_text
-from lightcli.config.problems import Problem
-from lightcli.config.references import resolve_references
+from lightcli.config.problems import ConfigError, Problem
+from lightcli.config.references import resolve_references, resolved_arguments, resolved_reader
+from lightcli.upstream.jsonargparse import read_config_files_with
 
-__all__ = ["COMMAND_LINE", "Sources", "load_file", "read_sources"]
+__all__ = ["COMMAND_LINE", "Sources", "load_file", "read_sources", "shared_values"]
 
 COMMAND_LINE = "the command line"
 """The origin of values given as ``--key value``."""
@@ -167,6 +168,26 @@ def read_sources(args: list[str]) -> Sources:
         sources.tree = resolved
         sources.problems += problems
     return sources
+
+
+def shared_values(args: list[str]) -> list[str]:
+    """Resolves the ``${dotted.key}`` references of a subcommand's arguments (those after its name) for jsonargparse.
+
+    jsonargparse then reads each config file with its references resolved, and gets the command-line values
+    resolved too: it type-checks, prints and saves the resolved values (:mod:`lightcli.config.references`).
+    Returns the arguments to parse.
+
+    Raises:
+        ConfigError: A reference cannot be resolved (unknown key, cycle, a mapping inside a string).
+    """
+    sources = read_sources(args)
+    if sources.problems:
+        raise ConfigError(sources.problems)
+    if not sources.shared:
+        read_config_files_with(read_text)
+        return args
+    read_config_files_with(resolved_reader(sources.tree))
+    return resolved_arguments(args, sources.tree)
 
 
 def _merge_file(sources: Sources, path: str) -> None:

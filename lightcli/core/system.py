@@ -118,9 +118,7 @@ class System(pl.LightningModule):
         self._proven: set[str] = set()  # the modes that ran a step without failing
 
     @classmethod
-    def load_from_checkpoint(
-        cls, checkpoint_path: Any, *args: Any, project: str | None = None, **kwargs: Any
-    ) -> Any:
+    def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, project: str | None = None, **kwargs: Any) -> Any:
         """Lightning's ``load_from_checkpoint``; a project run's own code is imported first.
 
         Args:
