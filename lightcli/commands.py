@@ -11,9 +11,11 @@ import importlib
 import os
 import sys
 
+from lightcli.config import files
 from lightcli.config.commands import COMMANDS, LIGHTNING_TARGET, SUBCOMMANDS, requested_subcommand
 from lightcli.config.preflight import version_problems
 from lightcli.config.problems import ConfigError
+from lightcli.config.project import forget as forget_project
 from lightcli.config.project import load_project, pop_project, project_of_configs
 from lightcli.run.quiet import quiet
 
@@ -31,6 +33,8 @@ def main(args: list[str] | None = None) -> int:
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
+    files.forget()  # a new command: each config file is read once, by whoever asks (lightcli.config.files)
+    forget_project()  # and its run records the project given to it, if any
     try:
         argv, project = pop_project(argv)  # --project <folder>: user code as `project.*`
         project = project or project_of_configs(argv)  # else `project:` in a config, or in a checkpoint's run

@@ -25,6 +25,7 @@ __all__ = [
     "CONFIG_KEY",
     "MISSING_FIX",
     "PACKAGE",
+    "forget",
     "load_project",
     "loaded_project",
     "missing_project",
@@ -124,6 +125,11 @@ def load_project(folder: str) -> list[str]:
             raise _import_error(folder, file, error) from None
         imported.append(name)
     return imported
+
+
+def forget() -> None:
+    """A new command: no project is recorded for its run until one is given (modules already imported stay)."""
+    _loaded.clear()
 
 
 def loaded_project() -> str | None:
