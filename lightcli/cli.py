@@ -126,6 +126,7 @@ class LightCLI(CLIBase):
         """Sets what the parsers and the run read, before LightningCLI builds the parsers."""
         self._argv = list(sys.argv[1:] if args is None else args)
         self._requested = requested_subcommand(self._argv)
+        self._resolved_argv = self._argv  # with shared values resolved (parse_arguments)
         self._resume_dir: Path | None = None
         self._run: runs.RunDirectory | None = None
         self._changes: dict[str, tuple[Any, Any]] = {}
@@ -182,8 +183,8 @@ class LightCLI(CLIBase):
         if self._requested is None or self._requested not in args:
             return args
         position = args.index(self._requested) + 1
-        self._argv = [*args[:position], *shared_values(args[position:])]
-        return self._argv
+        self._resolved_argv = [*args[:position], *shared_values(args[position:])]
+        return self._resolved_argv
 
     def _with_stored_system(self, args: list[str], stored: dict[str, Any] | None) -> list[str]:
         if stored is None or self._requested is None:
@@ -211,7 +212,7 @@ class LightCLI(CLIBase):
             ckpt_path, applied = self._resolve_last(self.config[subcommand]), False
         stored = _stored_system_config(ckpt_path)
         if stored is not None and not applied:
-            self.config = self.parser.parse_args(self._with_stored_system(self._argv, stored))
+            self.config = self.parser.parse_args(self._with_stored_system(self._resolved_argv, stored))
         self.config[subcommand].ckpt_path = ckpt_path
         if stored is not None and subcommand == "fit":
             self._changes = config_changes(stored, self.config[subcommand].system.as_dict())

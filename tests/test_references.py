@@ -54,8 +54,12 @@ def test_num_classes_shared_by_the_model_and_the_metrics(tiny_folder: Path, cli,
 
 def test_the_run_folder_keeps_the_resolved_values(tiny_folder: Path, cli) -> None:
     config = _shared(tiny_folder)
-    assert cli("fit", "--config", str(config), "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "1") == 0
-    saved = yaml.safe_load((only_run_dir(tiny_folder) / "config.yaml").read_text())
+    args = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "1", "--run.name", "e${trainer.max_epochs}"]
+    assert cli("fit", "--config", str(config), *args) == 0
+    run = only_run_dir(tiny_folder)
+    assert run == tiny_folder / "runs" / "e2" / "version_0"
+    assert (run / "command.txt").read_text().endswith("--run.name 'e${trainer.max_epochs}'\n")  # as typed
+    saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["system"]["init_args"]["scheduler"]["scheduler"]["init_args"]["T_max"] == 2
     assert saved["system"]["init_args"]["model"]["init_args"]["out_features"] == 10
 
