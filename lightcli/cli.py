@@ -15,7 +15,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Optional
 
 import yaml
 from jsonargparse import Namespace, set_parsing_settings
@@ -33,8 +33,10 @@ from lightcli.config.helpargs import chosen_classes, with_system_help
 from lightcli.config.migrations import migrate, read_migrated, report
 from lightcli.config.preflight import checkpoint_problems, version_problems
 from lightcli.config.problems import TRACEBACK_ENV_VAR, ConfigError, Problem
+from lightcli.config.project import CONFIG_KEY as PROJECT_KEY
+from lightcli.config.project import loaded_project
 from lightcli.config.provenance import PROVENANCE_OPTION, provenance
-from lightcli.config.sources import read_sources
+from lightcli.config.sources import read_sources, shared_values
 from lightcli.core.blame import component_key
 from lightcli.core.freezer import Freezer, check_freezers
 from lightcli.core.rules import check_optimizers, run_folder_problems, static_problems
@@ -231,6 +233,7 @@ class LightCLI(CLIBase):
         """Sets what the parsers and the run read, before LightningCLI builds the parsers."""
         self._argv = with_system_help(list(sys.argv[1:] if args is None else args))
         self._requested = requested_subcommand(self._argv)
+        self._resolved_argv = self._argv  # with shared values resolved (parse_arguments)
         self._resume_dir: Path | None = None
         self._run: runs.RunDirectory | None = None
         self._claimed: Path | None = None
@@ -283,6 +286,7 @@ class LightCLI(CLIBase):
         value given on the command line wins over the stored one.
         """
         read_config_files_with(read_migrated)  # each config file read once (config.files), declared migrations applied
+        args = self._shared_values(args)  # ${...} resolved: jsonargparse reads the resolved files
         forget_checkpoints()  # each command reads its checkpoint afresh, once
         asked = PROVENANCE_OPTION in args  # print where every value came from instead of running
         args = [a for a in args if a != PROVENANCE_OPTION]
@@ -306,6 +310,15 @@ class LightCLI(CLIBase):
             "run": f"{runs.RunOptions.__module__}.RunOptions",
         }
         return provenance(resolved, sources, owners, checkpoint)
+
+    def _shared_values(self, args: list[str]) -> list[str]:
+        """Resolves ``${dotted.key}`` references on the merged config before jsonargparse checks it
+        (:func:`lightcli.config.sources.shared_values`)."""
+        if self._requested is None or self._requested not in args:
+            return args
+        position = args.index(self._requested) + 1
+        self._resolved_argv = [*args[:position], *shared_values(args[position:])]
+        return self._resolved_argv
 
     def _with_stored_system(self, args: list[str], stored: dict[str, Any] | None) -> list[str]:
         if stored is None or self._requested is None:
@@ -336,7 +349,7 @@ class LightCLI(CLIBase):
             ckpt_path, applied = self._resolve_last(self.config[subcommand]), False
         stored = _stored_system_config(ckpt_path)
         if stored is not None and not applied:
-            self.config = self.parser.parse_args(self._with_stored_system(self._argv, stored))
+            self.config = self.parser.parse_args(self._with_stored_system(self._resolved_argv, stored))
         self.config[subcommand].ckpt_path = ckpt_path
         if stored is not None and subcommand == "fit":
             self._changes = self._resume_changes(stored, str(ckpt_path))
@@ -381,8 +394,15 @@ class LightCLI(CLIBase):
     # -- instantiation -------------------------------------------------------------------------------
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        """Adds ``run.name`` and ``run.root``: the run directory is ``<root>/<name>/version_<n>``."""
+        """Adds ``run.name`` and ``run.root``: the run directory is ``<root>/<name>/version_<n>``; and ``project``."""
         parser.add_class_arguments(runs.RunOptions, "run")
+        parser.add_argument(  # read and imported before parsing, by lightcli.commands (lightcli.config.project)
+            f"--{PROJECT_KEY}",
+            type=Optional[str],  # noqa: UP045 - jsonargparse reads the type at run time
+            default=None,
+            help="The folder of your own code, imported as `project` (class_path: project.models.MyNet); "
+            "relative to the config file. --project on the command line wins.",
+        )
 
     def before_instantiate_classes(self) -> None:
         """Chooses the run directory and points the TensorBoard and CSV loggers into it.
@@ -410,6 +430,10 @@ class LightCLI(CLIBase):
         runs.share_with_launched_processes(run_dir)
         saved = config.clone()
         saved.ckpt_path = None  # the config reruns the run from the start
+        project = loaded_project()
+        if project is not None:  # the run's own folder of code, found again by a rerun, a resume, a --ckpt_path
+            saved[PROJECT_KEY] = project
+        argv = ["--project", project, *self._argv] if project is not None else self._argv
         parser = self.subcommand_parser(self.subcommand)
         text = parser.dump(saved, skip_none=False)
         if not has_link_targets(parser):  # the hyperparameters: this dump's sections, not a dump of their own
@@ -418,9 +442,7 @@ class LightCLI(CLIBase):
         if config.trainer.get("default_root_dir") is None:
             config.trainer.default_root_dir = str(run_dir)
         resumed = config.get("ckpt_path") if self._resume_dir is not None else None
-        self._run = runs.RunDirectory(
-            run_dir, text, runs.command_line(self._argv), config.get("seed_everything"), resumed
-        )
+        self._run = runs.RunDirectory(run_dir, text, runs.command_line(argv), config.get("seed_everything"), resumed)
 
     def instantiate_classes(self) -> None:
         """Builds the system, the optional datamodule and the trainer."""

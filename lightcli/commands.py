@@ -11,10 +11,12 @@ import importlib
 import os
 import sys
 
+from lightcli.config import files, migrations
 from lightcli.config.commands import COMMANDS, LIGHTNING_TARGET, SUBCOMMANDS, requested_subcommand
 from lightcli.config.preflight import version_problems, versions_text
 from lightcli.config.problems import ConfigError
-from lightcli.config.project import load_project, pop_project
+from lightcli.config.project import forget as forget_project
+from lightcli.config.project import load_project, pop_project, project_of_configs
 from lightcli.run.quiet import quiet
 
 __all__ = ["main", "run"]
@@ -24,7 +26,8 @@ def main(args: list[str] | None = None) -> int:
     """Runs ``lightcli`` with the given arguments (``sys.argv[1:]`` when None) and returns the exit code.
 
     Modules in the current working directory are importable by class_path, and so are those of
-    ``--project <folder>`` as ``project.<module>.<Name>`` (see :mod:`lightcli.config.project`).
+    ``--project <folder>`` (or ``project: <folder>`` in a config) as ``project.<module>.<Name>`` (see
+    :mod:`lightcli.config.project`).
     """
     argv = list(sys.argv[1:] if args is None else args)
     if "--version" in argv and requested_subcommand(argv) in (None, *SUBCOMMANDS):
@@ -33,8 +36,12 @@ def main(args: list[str] | None = None) -> int:
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
+    files.forget()  # a new command: each config file is read once, by whoever asks (lightcli.config.files)
+    migrations.forget()  # ... each migration applied is reported once
+    forget_project()  # and its run records the project given to it, if any
     try:
         argv, project = pop_project(argv)  # --project <folder>: user code as `project.*`
+        project = project or project_of_configs(argv)  # else `project:` in a config, or in a checkpoint's run
         if project is not None:
             load_project(project)
     except ConfigError as error:

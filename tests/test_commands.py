@@ -15,7 +15,7 @@ from lightcli.tools import check
 def test_the_table_splits_into_lightning_subcommands_and_tools() -> None:
     assert list(SUBCOMMANDS) == ["fit", "validate", "test", "predict"]
     assert MODES == {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("predict",)}
-    assert list(TOOLS) == ["schema", "completion", "sweep", "submit", "diff", "convert", "check", "migrate"]
+    assert list(TOOLS) == ["schema", "completion", "sweep", "submit", "diff", "convert", "compare", "check", "migrate"]
     assert NAMES == tuple(c.name for c in COMMANDS) == (*SUBCOMMANDS, *TOOLS)
     for name, (target, _) in TOOLS.items():
         assert target == f"lightcli.tools.{name}:main"

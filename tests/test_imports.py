@@ -83,6 +83,7 @@ def test_completion_imports_no_tool_it_does_not_read(configs: Path) -> None:
         "lightcli.tools.schematypes",
         "lightcli.tools.classes",
         "lightcli.tools.diff",
+        "lightcli.tools.compare",
         "lightcli.tools.sweep",
         "lightcli.tools.searchspace",
         "lightcli.tools.storage",

@@ -166,9 +166,10 @@ def _imported_by(*args: str) -> set[str]:
     return set(proc.stderr.rsplit("MODULES ", 1)[1].split())
 
 
-HEAVY_UNUSED_BY_HELP = (  # not matplotlib: torchmetrics imports it when installed, for plain LightningCLI too
+HEAVY_UNUSED_BY_HELP = (  # not matplotlib: torchmetrics imports it whenever it is installed (the plot extra)
     "sklearn",
     "optuna",
+    "lightcli.tools.compare",
     "lightcli.tools.sweep",
     "lightcli.tools.schema",
     "lightcli.tools.completion",

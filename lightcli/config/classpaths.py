@@ -12,6 +12,7 @@ from typing import Any
 
 from lightcli.config.allowlist import check_import, import_module
 from lightcli.config.problems import ConfigError, Problem, suggest, type_name
+from lightcli.config.project import MISSING_FIX, PACKAGE
 
 __all__ = [
     "LOADER_ARGUMENTS",
@@ -87,6 +88,8 @@ def resolve_class(path: str, base: Any = None) -> Any:
             options = _public_names(import_module(parent))
             hint = suggest(missing, [f"{parent}.{n}" for n in options])
             fix = f"Check the spelling.{hint}" if hint else f"Check the spelling of {missing!r}."
+        elif missing == PACKAGE:  # the user's own code, not given
+            fix = MISSING_FIX
         else:
             stdlib = getattr(sys, "stdlib_module_names", ())
             hint = suggest(missing, [m for m in sys.modules if "." not in m and m[:1] != "_" and m not in stdlib])

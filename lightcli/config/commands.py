@@ -66,6 +66,11 @@ COMMANDS: tuple[Command, ...] = (
         target="lightcli.tools.convert:main",
     ),
     Command(
+        "compare",
+        "Show runs side by side: differing config keys, final and best metrics, learning curves (--plot).",
+        target="lightcli.tools.compare:main",
+    ),
+    Command(
         "check",
         "Check a config without training: every error at once (--run: one batch per mode).",
         target="lightcli.tools.check:main",

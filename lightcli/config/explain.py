@@ -18,7 +18,6 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from lightcli.config import files, migrations
 from lightcli.config.allowlist import import_paths
 from lightcli.config.classpaths import resolve_class
 from lightcli.config.preflight import preflight
@@ -267,8 +266,6 @@ def run_reported(build: Callable[[], Any], argv: list[str], subcommands: list[st
     """Runs ``build()`` (a LightCLI) and turns every config error into a message on stderr and exit code 2."""
     show = bool(os.environ.get(TRACEBACK_ENV_VAR))
     try:
-        files.forget()  # a new command: each config file is read once, by whoever asks (lightcli.config.files)
-        migrations.forget()  # ... and each migration applied is reported once
         preflight(argv, subcommands)
         build()
     except ParseFailure as failure:

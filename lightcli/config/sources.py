@@ -18,10 +18,21 @@ import yaml
 import yaml.constructor
 
 from lightcli.config.files import read_bytes, read_text
-from lightcli.config.migrations import migrate, report
-from lightcli.config.problems import Problem
+from lightcli.config.migrations import migrate, read_migrated, report
+from lightcli.config.problems import ConfigError, Problem
+from lightcli.config.references import resolve_references, resolved_arguments, resolved_reader
+from lightcli.upstream.jsonargparse import read_config_files_with
 
-__all__ = ["COMMAND_LINE", "Sources", "load_file", "load_marked", "origin_file", "read_sources", "safe_yaml"]
+__all__ = [
+    "COMMAND_LINE",
+    "Sources",
+    "load_file",
+    "load_marked",
+    "origin_file",
+    "read_sources",
+    "safe_yaml",
+    "shared_values",
+]
 
 COMMAND_LINE = "the command line"
 """The origin of values given as ``--key value``."""
@@ -143,6 +154,8 @@ class Sources:
     """The config files, in order."""
     appended: list[tuple[str, Any]] = field(default_factory=list)
     """The values given with ``--key+=value``, as ``(key, value)``: not merged, but checked by the allowlist."""
+    shared: bool = False
+    """Whether the config holds ``${dotted.key}`` references (resolved in :attr:`tree`, :mod:`lightcli.config.references`)."""
 
     def origin(self, key: str) -> str | None:
         """Where a key (or its closest given parent) was set."""
@@ -324,7 +337,32 @@ def read_sources(args: list[str]) -> Sources:
             _merge_file(sources, value)
         else:
             _set(sources, key, _parse_value(value))
+    if not sources.problems:
+        resolved, problems = resolve_references(sources.tree, sources.origin)
+        sources.shared = resolved is not sources.tree
+        sources.tree = resolved
+        sources.problems += problems
     return sources
+
+
+def shared_values(args: list[str]) -> list[str]:
+    """Resolves the ``${dotted.key}`` references of a subcommand's arguments (those after its name) for jsonargparse.
+
+    jsonargparse then reads each config file with its references resolved, and gets the command-line values
+    resolved too: it type-checks, prints and saves the resolved values (:mod:`lightcli.config.references`).
+    Returns the arguments to parse.
+
+    Raises:
+        ConfigError: A reference cannot be resolved (unknown key, cycle, a mapping inside a string).
+    """
+    sources = read_sources(args)
+    if sources.problems:
+        raise ConfigError(sources.problems)
+    if not sources.shared:
+        read_config_files_with(read_migrated)
+        return args
+    read_config_files_with(resolved_reader(sources.tree, read_migrated))
+    return resolved_arguments(args, sources.tree)
 
 
 def _merge_file(sources: Sources, path: str) -> None:

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 from torchmetrics import Metric, MetricCollection
 
 from lightcli.config.problems import ConfigError, Problem
+from lightcli.config.project import missing_project, project_for_checkpoint
 from lightcli.core import steps
 from lightcli.core.adapters import ModeAdapters
 from lightcli.core.loading import CheckedLoading
@@ -122,6 +123,26 @@ class System(CheckedLoading, pl.LightningModule):
         self._last_loss: torch.Tensor | None = None
         self._problems: list[Problem] | None = None  # recording instead of raising (collecting_problems)
         self._proven: set[str] = set()  # the modes that ran a step without failing
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, project: str | None = None, **kwargs: Any) -> Any:
+        """Lightning's ``load_from_checkpoint``; a project run's own code is imported first.
+
+        Args:
+            checkpoint_path: The checkpoint file.
+            project: The folder imported as ``project`` (``class_path: project.models.MyNet``); by default the
+                one the checkpoint's run folder recorded in its ``config.yaml``.
+            args: Passed on to Lightning's ``load_from_checkpoint`` (``map_location``, ...).
+            kwargs: Passed on too.
+        """
+        project_for_checkpoint(checkpoint_path, project)
+        try:
+            return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+        except Exception as error:
+            missing = missing_project(error)
+            if missing is None:
+                raise
+            raise missing from None
 
     def forward(self, input: Any) -> Any:
         """Runs the model, passing ``epoch`` and ``step`` when its forward accepts them."""

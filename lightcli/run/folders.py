@@ -39,6 +39,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from lightcli.config.allowlist import import_object
 from lightcli.config.problems import ConfigError, Problem
 from lightcli.run.stored import RUN_CONFIG_KEY, read_checkpoint
+from lightcli.run.trackers import publish
 
 __all__ = [
     "JOB_ENV_VAR",
@@ -406,6 +407,7 @@ class RunDirectory(Callback):
             record = {"name": self.run_dir.parent.name, "version": self.run_dir.name, "dir": str(self.run_dir)}
             record.update(launch)
         record_path.write_text(yaml.safe_dump(record, sort_keys=False))
+        publish(trainer, self.run_dir, self.config, record)  # the config reaches every tracker (lightcli.run.trackers)
 
 
 def _record_job(launch: dict[str, Any], run_dir: Path) -> None:

@@ -37,6 +37,7 @@ _NOISY_LOGGERS = (
     "lightning_fabric.utilities.distributed",
     "pytorch_lightning.trainer.connectors.signal_connector",
 )
+_CHATTY_AT_WARNING = ("pytorch_lightning.loggers.mlflow",)  # "Experiment with name x not found. Creating it."
 
 
 @contextmanager
@@ -45,7 +46,7 @@ def quiet() -> Iterator[None]:
 
     Warnings about the user's own code and data still show. Everything is restored on exit.
     """
-    levels = {name: logging.getLogger(name).level for name in _NOISY_LOGGERS}
+    levels = {name: logging.getLogger(name).level for name in (*_NOISY_LOGGERS, *_CHATTY_AT_WARNING)}
     with warnings.catch_warnings():
         for pattern in _NOISE:
             warnings.filterwarnings("ignore", message=pattern)
@@ -54,6 +55,8 @@ def quiet() -> Iterator[None]:
         warnings.filterwarnings("ignore", module="jsonargparse")
         for name in _NOISY_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
+        for name in _CHATTY_AT_WARNING:
+            logging.getLogger(name).setLevel(logging.ERROR)
         try:
             yield
         finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,18 @@ from typing import Any
 from lightcli.config.preflight import preflight
 from lightcli.config.problems import ConfigError, Problem
 
-__all__ = ["Difference", "config_differences", "flatten", "main", "read_config", "resolve_config"]
+__all__ = [
+    "Difference",
+    "config_differences",
+    "cut",
+    "flatten",
+    "grid",
+    "main",
+    "read_config",
+    "readable",
+    "resolve_config",
+    "show",
+]
 
 CONFIG_FILE = "config.yaml"
 _MISSING = object()
@@ -154,12 +166,12 @@ def resolve_config(path: str | Path, subcommand: str = "fit") -> dict[str, Any]:
     return dict(yaml.safe_load(parser.dump(parsed, skip_none=False, skip_check=True)))
 
 
-def _readable(key: str) -> str:
+def readable(key: str) -> str:
     """``system.init_args.model...`` (as saved) is written ``system.model...`` (as in configs and overrides)."""
     return "system." + key[len("system.init_args.") :] if key.startswith("system.init_args.") else key
 
 
-def _show(value: Any, present: bool) -> str:
+def show(value: Any, present: bool = True) -> str:
     if not present:
         return "(not set)"
     if isinstance(value, str):
@@ -171,17 +183,23 @@ def _label(path: Path) -> str:
     return str(path.parent if path.name == CONFIG_FILE else path)
 
 
+def cut(text: str, width: int = 60) -> str:
+    """``text``, shortened to ``width`` characters with ``...`` when longer."""
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A text table: a header row and rows of cells, columns separated by ``|``, ruled above and below."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    line = "-" * (sum(widths) + 3 * len(widths) + 1)
+    show = lambda row: "  " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()  # noqa: E731
+    return "\n".join([line, show(header), line, *(show(row) for row in rows), line])
+
+
 def table(differences: list[Difference], label_a: str, label_b: str, width: int = 60) -> str:
     """Formats the differences as a three-column text table (key, first value, second value)."""
-    cut = lambda text: text if len(text) <= width else text[: width - 3] + "..."  # noqa: E731
-    rows = [(d.key, cut(_show(d.a, d.in_a)), cut(_show(d.b, d.in_b))) for d in differences]
-    header = ("key", label_a, label_b)
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
-    line = "-" * (sum(widths) + 10)
-    out = [line, "  " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(), line]
-    out += ["  " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    out.append(line)
-    return "\n".join(out)
+    rows = [(d.key, cut(show(d.a, d.in_a), width), cut(show(d.b, d.in_b), width)) for d in differences]
+    return grid(("key", label_a, label_b), rows)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -232,8 +250,8 @@ def main(args: list[str]) -> int:
         except ValueError as error:
             first = str(error).strip().splitlines()[0]
             print(f"note: comparing the files as written, one is not a complete config ({first})", file=sys.stderr)
-    config_a = {_readable(k): v for k, v in flatten(config_a).items()}
-    config_b = {_readable(k): v for k, v in flatten(config_b).items()}
+    config_a = {readable(k): v for k, v in flatten(config_a).items()}
+    config_b = {readable(k): v for k, v in flatten(config_b).items()}
     differences = config_differences(config_a, config_b, options.ignore)
     label_a, label_b = _label(path_a), _label(path_b)
     if label_a == label_b:

@@ -28,6 +28,7 @@ from typing import Any
 from lightcli.config.allowlist import import_paths, refused
 from lightcli.config.preflight import preflight
 from lightcli.config.problems import ConfigError, Problem
+from lightcli.config.sources import shared_values
 
 __all__ = ["SearchSpace", "check", "check_space", "overrides", "read_space"]
 
@@ -233,7 +234,9 @@ def check(parser: Any, args: list[str]) -> str | None:
     from jsonargparse import ArgumentError
 
     try:
-        parser.parse_args(args)
+        parser.parse_args(shared_values(args))  # ${dotted.key} references resolved, as lightcli fit does
+    except ConfigError as error:
+        return str(error)
     except ArgumentError as error:
         return _explained(args) or _condensed(str(error))
     return None

@@ -23,6 +23,7 @@ from typing import Any
 
 from lightcli.cli import build_parser
 from lightcli.config.problems import ConfigError
+from lightcli.tools.compare import write_sweep_report
 from lightcli.tools.searchspace import SearchSpace, check_space, read_space
 from lightcli.tools.trials import counted, open_study, summary, tally, trial_line, work
 
@@ -216,6 +217,9 @@ def main(args: list[str]) -> int:
         return code
     if not options.no_summary:
         print(summary(study, space, options.top))
+        written = write_sweep_report(study, sweep_dir)  # the trials side by side (lightcli compare)
+        if written:
+            print("trials compared: " + ", ".join(str(p) for p in written))
     done, _, failed = tally(study)
     if code == 0 and done < options.trials:  # the summary says why
         print(f"{failed} trials failed: the sweep stopped with {done} of {options.trials} trials", file=sys.stderr)
