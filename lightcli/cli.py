@@ -52,7 +52,7 @@ from lightcli.run.checkpoints import (
     use_atomic_checkpoints,
 )
 from lightcli.run.console import ProgressBar, metrics_table
-from lightcli.run.failures import RunClaim, failure_problem, frame_objects
+from lightcli.run.failures import RunClaim, disk_problem, failure_problem, frame_objects
 from lightcli.run.stored import forget as forget_checkpoints
 from lightcli.run.stored import read_checkpoint, stored_system_config
 from lightcli.upstream.jsonargparse import (
@@ -425,7 +425,13 @@ class LightCLI(CLIBase):
         if run_dir is None and runs.global_rank() > 0:  # started by torchrun/SLURM: rank 0 claims the folder
             run_dir = runs.new_run_dir(config.run.root, config.run.name)
         if run_dir is None:  # created now, exclusively: runs started at the same moment get distinct versions
-            run_dir = self._claimed = runs.claim_run_dir(config.run.root, config.run.name)
+            try:
+                run_dir = self._claimed = runs.claim_run_dir(config.run.root, config.run.name)
+            except OSError as error:  # a read-only or full run root: said so, naming run.root
+                problem = disk_problem(error, None)
+                if problem is None:
+                    raise
+                raise ConfigError(problem) from error
         self._claim = RunClaim(run_dir, runs.created_by_claim(run_dir))
         runs.share_with_launched_processes(run_dir)
         saved = config.clone()

@@ -352,7 +352,7 @@ def _modules_after(cwd: Path, target: str, *args: str) -> set[str]:
 
 def test_a_fit_imports_nothing_that_plain_lightningcli_help_does_not(tmp_path: Path) -> None:
     # a fit that replaces the default loggers: TensorBoard, scikit-learn and scipy are never imported by lightcli
-    csv = {"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": {"save_dir": "logs"}}
+    csv = {"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": {"save_dir": "runs"}}
     trainer = {"logger": csv, "max_steps": 1}
     config = tiny_config(trainer={**trainer, "limit_val_batches": 0, "enable_checkpointing": False})
     write_config(tmp_path / "csv.yaml", config)

@@ -56,10 +56,12 @@ system:
     inferer: null  # default of lightcli.System
     weights: null  # default of lightcli.System
     param_groups: null  # default of lightcli.System
+    stop_on_nan: true  # default of lightcli.System
 data: null  # default of lightcli fit
 run:
   name: null  # default of lightcli.run.folders.RunOptions
   root: runs  # default of lightcli.run.folders.RunOptions
+project: null  # default of lightcli fit
 ckpt_path: null  # default of lightcli fit
 """
 
@@ -80,7 +82,7 @@ def test_print_config_provenance_names_the_file_and_line_the_command_line_and_th
     assert err == ""
     ours, theirs = [], []
     for line in out.splitlines():
-        if line.startswith("  logger: [{class_path: pytorch_lightning.loggers.TensorBoardLogger"):
+        if line.startswith("  logger: [{class_path: lightcli.run.loggers.TensorBoardLogger"):
             line = re.sub(r"\[.*\]", "[...]", line)
         (theirs if _OF_A_LIBRARY.search(line) or line.startswith("weights_only:") else ours).append(line)
     assert "\n".join(ours) + "\n" == EXPECTED

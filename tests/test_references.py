@@ -96,7 +96,7 @@ def test_a_cycle_is_refused_naming_its_keys(tiny_folder: Path, cli, capsys) -> N
     assert cli("fit", "--config", "cycle.yaml") == 2
     err = capsys.readouterr().err
     assert "a cycle: trainer.min_epochs -> trainer.max_epochs -> trainer.min_epochs" in err
-    assert "(in cycle.yaml)" in err
+    assert "(in cycle.yaml:" in err
 
 
 def test_a_mapping_inside_a_string_is_refused() -> None:

@@ -158,7 +158,7 @@ def test_a_module_importing_lightning_pytorch_is_refused_with_the_fix(
     assert main(["fit", "--config", "tiny.yaml"]) == 2
     assert capsys.readouterr().err == (
         "error: trainer.callbacks[0].class_path: expected an importable class path, got 'lcb2.Hello': importing lcb2"
-        " failed: no module named 'lightning' (in tiny.yaml). lightcli runs on pytorch_lightning: write"
+        " failed: no module named 'lightning' (in tiny.yaml:12). lightcli runs on pytorch_lightning: write"
         " `from pytorch_lightning...` for `from lightning.pytorch...` there, or name a lightning.pytorch class in the"
         " config (then lightning.pytorch is pytorch_lightning).\n"
     )

@@ -132,7 +132,7 @@ def test_class_in_a_config_file(attack: Attack, capsys: pytest.CaptureFixture[st
     bad = attack.config(system={"model": {"class_path": attack.path()}})
     code, err = run(capsys, ["fit", "--config", bad])
     attack.refused(code, err, "system.model.class_path")
-    assert "(in bad.yaml)" in err
+    assert "(in bad.yaml:" in err
 
 
 @pytest.mark.parametrize("form", ["-c={}", "-c{}", "--config={}"], ids=["c-equals", "c-joined", "config-equals"])
@@ -577,6 +577,7 @@ GATE_EXEMPT = {
     "lightcli/__init__.py": "the lazy public API (lightcli's own modules)",
     "lightcli/tools/completion.py": "a tool's own parser (a target of the COMMANDS table)",
     "lightcli/upstream/jsonargparse.py": "jsonargparse's own modules, to put the gate into them",
+    "lightcli/config/migrations.py": "lightcli_migrations.py of the working folder, once the allowlist allows its name",
 }
 
 

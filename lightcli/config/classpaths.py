@@ -281,7 +281,7 @@ class _LightningAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if spec.name == "lightning":
             return None  # an empty package holding the two aliases
         alias = next(a for a in _ALIASES if spec.name == a or spec.name.startswith(a + "."))
-        return importlib.import_module(_ALIASES[alias] + spec.name[len(alias) :])
+        return import_module(_ALIASES[alias] + spec.name[len(alias) :])  # through the gate, like every import
 
     def exec_module(self, module: Any) -> None:
         """Nothing to run: the module is the pytorch_lightning (or lightning_fabric) one, already imported."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import os
 import re
 import sys
@@ -72,7 +73,7 @@ def explain(failure: ParseFailure, argv: list[str], subcommands: list[str]) -> C
     position = next((i for i, a in enumerate(argv) if a in subcommands), None)
     parser = _subcommand_parser(failure.parser, argv[position] if position is not None else None)
     if position is None or parser is None:
-        return ConfigError([_fallback(failure)])
+        return ConfigError([_help_key(_fallback(failure), argv)])
     sources = read_sources(argv[position + 1 :])
     if sources.problems:
         return ConfigError(sources.problems)
@@ -82,7 +83,17 @@ def explain(failure: ParseFailure, argv: list[str], subcommands: list[str]) -> C
         if os.environ.get(TRACEBACK_ENV_VAR):
             traceback.print_exc()
         problems = []
-    return ConfigError(problems or [_fallback(failure, sources)])
+    return ConfigError(problems or [_help_key(_fallback(failure, sources), argv)])
+
+
+def _help_key(problem: Problem, argv: list[str]) -> Problem:
+    """A problem jsonargparse gave no key for, named by the ``--<key>.help <value>`` argument whose value it is about."""
+    if problem.key != "config":
+        return problem
+    for option, value in itertools.pairwise(argv):
+        if option.startswith("--") and option.endswith(".help") and value and value in str(problem.got):
+            return dataclasses.replace(problem, key=option[2 : -len(".help")])
+    return problem
 
 
 def _subcommand_parser(parser: Any, subcommand: str | None) -> Any:

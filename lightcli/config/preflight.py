@@ -169,7 +169,8 @@ def _referenced_files(
             yield from _referenced_files(value, f"{key}[{i}]", origin, depth)
     elif isinstance(tree, str) and depth < 4 and "\n" not in tree and 0 < len(tree) < 4096:
         given = origin(key)
-        base = Path(given).parent if given and given != COMMAND_LINE and Path(given).is_file() else Path()
+        given = origin_file(given) if given and given != COMMAND_LINE else None
+        base = Path(given).parent if given and Path(given).is_file() else Path()
         file = base / tree
         try:
             if file.suffix in _DATA_SUFFIXES or not file.is_file() or file.stat().st_size > _MAX_REFERENCED:

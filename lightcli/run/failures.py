@@ -129,7 +129,7 @@ def disk_problem(error: BaseException, run_dir: Path | None) -> Problem | None:
             return Problem(
                 "run.root",
                 "a folder the run can write to",
-                f"{os.fspath(where)}: {_DISK[current.errno]}",
+                f"{os.path.abspath(os.fspath(where))}: {_DISK[current.errno]}",
                 "Free some space there, or give another --run.root."
                 if current.errno in (errno.ENOSPC, errno.EDQUOT)
                 else "Make it writable, or give another --run.root.",
