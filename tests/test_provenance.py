@@ -124,3 +124,16 @@ def test_a_config_error_names_the_file_and_the_line(cli, workdir: Path, capsys: 
         "error: system.optimizer.init_args.lr: expected a number, got the string 'fast' (in small.yaml:12). "
         "Write a number without quotes, e.g. lr: 0.001.\n"
     )
+
+
+def test_a_shared_value_shows_its_reference_and_the_value_it_took(
+    cli, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shared = SMALL + "  scheduler:\n    scheduler:\n      class_path: torch.optim.lr_scheduler.CosineAnnealingLR\n"
+    shared += "      init_args:\n        T_max: ${trainer.max_epochs}\n"
+    (workdir / "shared.yaml").write_text(shared)
+    assert cli("fit", "--config", "shared.yaml", "--trainer.max_epochs", "3", "--print_config=provenance") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "  max_epochs: 3  # command line --trainer.max_epochs" in lines
+    line = next(i for i, text in enumerate(shared.splitlines(), 1) if "T_max" in text)
+    assert f"          T_max: 3  # shared.yaml:{line}, from ${{trainer.max_epochs}}" in lines

@@ -50,6 +50,7 @@ class _Origins:
         self.tree = sources.tree
         self.owners = owners
         self.given = {_plain(key): (key, origin) for key, origin in sources.origins.items()}
+        self.references = {_plain(key): written for key, written in sources.references.items()}
         self.checkpoint = checkpoint[0] if checkpoint else ""
         self.stored = {_plain(k) for k in _flatten({"system": checkpoint[1]}, "")} if checkpoint else set()
 
@@ -62,7 +63,9 @@ class _Origins:
         for candidate in candidates:
             if candidate in self.given:
                 given, origin = self.given[candidate]
-                return f"command line --{given}" if origin == COMMAND_LINE else origin
+                where = f"command line --{given}" if origin == COMMAND_LINE else origin
+                written = self.references.get(candidate)
+                return f"{where}, from {written}" if written is not None else where
         if plain in self.stored:
             return f"checkpoint {self.checkpoint}"
         return f"default of {self._owner(key)}"

@@ -156,6 +156,8 @@ class Sources:
     """The values given with ``--key+=value``, as ``(key, value)``: not merged, but checked by the allowlist."""
     shared: bool = False
     """Whether the config holds ``${dotted.key}`` references (resolved in :attr:`tree`, :mod:`lightcli.config.references`)."""
+    references: dict[str, str] = field(default_factory=dict)
+    """Dotted key -> the value as written (``${trainer.max_epochs}``), for each value resolved from a reference."""
 
     def origin(self, key: str) -> str | None:
         """Where a key (or its closest given parent) was set."""
@@ -340,9 +342,25 @@ def read_sources(args: list[str]) -> Sources:
     if not sources.problems:
         resolved, problems = resolve_references(sources.tree, sources.origin)
         sources.shared = resolved is not sources.tree
+        if sources.shared:
+            sources.references = _references(sources.tree, "")
         sources.tree = resolved
         sources.problems += problems
     return sources
+
+
+def _references(tree: Any, prefix: str) -> dict[str, str]:
+    """Dotted key -> the value as written, for every value that holds a ``${...}`` reference."""
+    found: dict[str, str] = {}
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            found.update(_references(value, f"{prefix}{key}."))
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree):
+            found.update(_references(value, f"{prefix}{i}."))
+    elif isinstance(tree, str) and "${" in tree:
+        found[prefix.rstrip(".")] = tree
+    return found
 
 
 def shared_values(args: list[str]) -> list[str]:
