@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 
+from lightcli.config.answers import answered
 from lightcli.config.commands import COMMANDS, LIGHTNING_TARGET, SUBCOMMANDS, requested_subcommand
 from lightcli.config.preflight import version_problems, versions_text
 from lightcli.config.problems import ConfigError
@@ -24,7 +25,9 @@ def main(args: list[str] | None = None) -> int:
     """Runs ``lightcli`` with the given arguments (``sys.argv[1:]`` when None) and returns the exit code.
 
     Modules in the current working directory are importable by class_path, and so are those of
-    ``--project <folder>`` as ``project.<module>.<Name>`` (see :mod:`lightcli.config.project`).
+    ``--project <folder>`` as ``project.<module>.<Name>`` (see :mod:`lightcli.config.project`). Help,
+    completion scripts, schemas and static checks are answered from a cache kept per environment when
+    nothing they depend on changed (see :mod:`lightcli.config.answers`).
     """
     argv = list(sys.argv[1:] if args is None else args)
     if "--version" in argv and requested_subcommand(argv) in (None, *SUBCOMMANDS):
@@ -34,7 +37,17 @@ def main(args: list[str] | None = None) -> int:
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
     try:
-        argv, project = pop_project(argv)  # --project <folder>: user code as `project.*`
+        rest, project = pop_project(argv)  # --project <folder>: user code as `project.*`
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    # help, completion, schema, a static check: kept per environment, answered again without torch
+    return answered(argv, lambda: _dispatch(rest, project))
+
+
+def _dispatch(argv: list[str], project: str | None) -> int:
+    """Loads the ``--project`` folder (when given) and runs the subcommand ``argv`` names."""
+    try:
         if project is not None:
             load_project(project)
     except ConfigError as error:
