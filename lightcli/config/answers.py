@@ -4,7 +4,7 @@ These answers are the same every time their inputs are the same, and most of the
 torch and Lightning (about 4 s). The first run answers as usual and keeps what it printed; the next run with
 the same key prints it again without importing either. The key holds everything the answer depends on:
 
-- the arguments and the working directory;
+- the program's name (the usage line shows it), the arguments and the working directory;
 - the Python (executable, version, ``sys.path``) and every installed distribution with its version (the
   ``*.dist-info`` names on ``sys.path``): installing or upgrading torch, Lightning, jsonargparse,
   torchmetrics or lightcli changes it;
@@ -20,7 +20,8 @@ Answers live in ``$XDG_CACHE_HOME/lightcli/answers`` (default ``~/.cache/lightcl
 per key written whole (a temporary file renamed), the newest :data:`KEEP` kept. ``LIGHTCLI_NO_CACHE=1``
 turns the cache off. A working directory with more than :data:`MOST_FILES` files to look at (a home
 folder) is not cached. Only answers that succeeded are kept (and a ``check`` that found problems: exit
-code 2, the same problems for the same key); nothing else is ever answered from the cache.
+code 2, the same problems for the same key), and none from a process that prints its imports
+(``python -X importtime``); nothing else is ever answered from the cache.
 """
 
 from __future__ import annotations
@@ -167,7 +168,8 @@ def cache_key(argv: list[str]) -> str | None:
     environment = {k: v for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES) or k in _ENV_NAMES}
     environment.pop(CACHE_ENV_VAR, None)
     streams = [s.isatty() if hasattr(s, "isatty") else None for s in (sys.stdout, sys.stderr)]
-    parts = [_FORMAT, argv, cwd, sys.executable, sys.version, _installed(), folders, named]
+    program = os.path.basename(sys.argv[0]) if sys.argv else ""  # the usage line names it
+    parts = [_FORMAT, program, argv, cwd, sys.executable, sys.version, _installed(), folders, named]
     parts += [sorted(environment.items()), [size.columns, size.lines], streams]
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
@@ -243,11 +245,12 @@ def answered(argv: list[str], answer: Callable[[], int]) -> int:
         return kept.code
     out, err = _Tee(sys.stdout), _Tee(sys.stderr)
     stdout, stderr = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    sys.stdout, sys.stderr = out, err
     try:
         code = answer()
     finally:
         sys.stdout, sys.stderr = stdout, stderr
-    if code in _KEPT_CODES[what]:
+    profiled = "importtime" in sys._xoptions or os.environ.get("PYTHONPROFILEIMPORTTIME")  # stderr says what ran
+    if code in _KEPT_CODES[what] and not profiled:
         _store(folder, key, _Answer("".join(out.parts), "".join(err.parts), code))
     return code
