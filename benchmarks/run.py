@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,9 @@ from benchmarks.table import markdown_table
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
 BIN = Path(sys.executable).parent
-LIGHTCLI = str(BIN / "lightcli") if (BIN / "lightcli").exists() else shutil.which("lightcli") or "lightcli"
+LIGHTCLI = [sys.executable, "-m", "lightcli"]
+"""``lightcli`` as the module: an editable install's console script can be older than the code it runs (one that
+imports ``lightcli.cli``, hence torch, before dispatching), and would hide what the code does."""
 
 CONTENDERS: dict[str, tuple[str, list[str]]] = {
     "A": ("raw PyTorch loop", [sys.executable, str(BENCH / "a_raw.py")]),
@@ -46,7 +47,7 @@ CONTENDERS: dict[str, tuple[str, list[str]]] = {
         "plain LightningCLI",
         [sys.executable, str(BENCH / "c_cli.py"), "fit", "--config", str(BENCH / "c_cli.yaml")],
     ),
-    "D": ("lightcli System (YAML)", [LIGHTCLI, "fit", "--config", str(BENCH / "d_system.yaml")]),
+    "D": ("lightcli System (YAML)", [*LIGHTCLI, "fit", "--config", str(BENCH / "d_system.yaml")]),
 }
 MINIMAL_PYTHON = Path(os.environ.get("LIGHTCLI_BENCH_MINIMAL_PYTHON", "/work/venv-min/bin/python"))
 """A virtualenv with only what plain LightningCLI needs (torch, pytorch-lightning, jsonargparse[signatures],
@@ -62,11 +63,11 @@ def _add_minimal_contender() -> None:
 
 
 COMMANDS: dict[str, tuple[list[str], list[str]]] = {
-    "--help": ([LIGHTCLI, "--help"], [sys.executable, str(BENCH / "c_cli.py"), "--help"]),
-    "fit --help": ([LIGHTCLI, "fit", "--help"], [sys.executable, str(BENCH / "c_cli.py"), "fit", "--help"]),
-    "fit --help, cached": ([LIGHTCLI, "fit", "--help"], [sys.executable, str(BENCH / "c_cli.py"), "fit", "--help"]),
+    "--help": ([*LIGHTCLI, "--help"], [sys.executable, str(BENCH / "c_cli.py"), "--help"]),
+    "fit --help": ([*LIGHTCLI, "fit", "--help"], [sys.executable, str(BENCH / "c_cli.py"), "fit", "--help"]),
+    "fit --help, cached": ([*LIGHTCLI, "fit", "--help"], [sys.executable, str(BENCH / "c_cli.py"), "fit", "--help"]),
     "fit --print_config": (
-        [LIGHTCLI, "fit", "--config", str(BENCH / "d_system.yaml"), "--print_config"],
+        [*LIGHTCLI, "fit", "--config", str(BENCH / "d_system.yaml"), "--print_config"],
         [sys.executable, str(BENCH / "c_cli.py"), "fit", "--config", str(BENCH / "c_cli.yaml"), "--print_config"],
     ),
 }
@@ -218,9 +219,9 @@ def torch_free_help() -> list[tuple[str, float, float, bool]]:
     """Whether ``lightcli --help`` and ``lightcli fit --help`` answered again import torch (``-X importtime``)."""
     out = []
     for args in (["--help"], ["fit", "--help"]):
-        run_process([LIGHTCLI, *args], folder=ROOT)  # the first answer, kept
+        run_process([*LIGHTCLI, *args], folder=ROOT)  # the first answer, kept
         proc = subprocess.run(
-            [sys.executable, "-X", "importtime", LIGHTCLI, *args],
+            [sys.executable, "-X", "importtime", *LIGHTCLI[1:], *args],
             check=False,
             capture_output=True,
             text=True,
