@@ -35,7 +35,6 @@ from benchmarks.table import markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
-BIN = Path(sys.executable).parent
 LIGHTCLI = [sys.executable, "-m", "lightcli"]
 """``lightcli`` as the module: an editable install's console script can be older than the code it runs (one that
 imports ``lightcli.cli``, hence torch, before dispatching), and would hide what the code does."""
