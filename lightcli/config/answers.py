@@ -84,10 +84,6 @@ def cache_folder() -> Path:
     return Path(root) / "lightcli" / "answers"
 
 
-class _TooMany(Exception):
-    """More files to look at than :data:`MOST_FILES`: the answer is not cached."""
-
-
 def _stamp(path: str) -> list[Any]:
     try:
         stat = os.stat(path)
@@ -96,14 +92,17 @@ def _stamp(path: str) -> list[Any]:
     return [path, stat.st_mtime_ns, stat.st_size, stat.st_mode]
 
 
-def _folder(root: str, seen: list[int]) -> list[Any]:
-    """The watched files under ``root`` with their stamps (hidden, cache and output folders skipped)."""
+def _folder(root: str, seen: list[int]) -> list[Any] | None:
+    """The watched files under ``root`` with their stamps (hidden, cache and output folders skipped).
+
+    None when more than :data:`MOST_FILES` entries (counted in ``seen`` across folders) were looked at.
+    """
     found: list[Any] = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED_FOLDERS)
         seen[0] += len(files) + len(dirs)
         if seen[0] > MOST_FILES:
-            raise _TooMany(root)
+            return None
         found += [_stamp(os.path.join(folder, f)) for f in sorted(files) if f.endswith(_WATCHED)]
     return found
 
@@ -154,16 +153,18 @@ def cache_key(argv: list[str]) -> str | None:
     seen = [0]
     package = str(Path(__file__).resolve().parents[1])
     try:
-        folders = [_folder(package, [0]), _folder(cwd, seen)]
+        folders = [_folder(package, [0]), _folder(cwd, seen)]  # then the folders named (--project)
         named: list[Any] = []
         for arg in argv:
             for text in dict.fromkeys((arg, arg.split("=", 1)[-1])):
                 if text and os.path.isfile(text):
                     named.append(_named_file(text))
                 elif text and os.path.isdir(text) and os.path.realpath(text) != os.path.realpath(cwd):
-                    named.append([text, _folder(text, seen)])
-    except (_TooMany, OSError):
+                    folders.append(_folder(text, seen))
+    except OSError:
         return None
+    if None in folders:
+        return None  # a folder too large to look at (a home folder): not cached
     size = shutil.get_terminal_size()
     environment = {k: v for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES) or k in _ENV_NAMES}
     environment.pop(CACHE_ENV_VAR, None)
