@@ -12,6 +12,7 @@ import os
 import sys
 
 from lightcli.config import files, migrations
+from lightcli.config.answers import answered
 from lightcli.config.commands import COMMANDS, LIGHTNING_TARGET, SUBCOMMANDS, requested_subcommand
 from lightcli.config.preflight import version_problems, versions_text
 from lightcli.config.problems import ConfigError
@@ -27,7 +28,8 @@ def main(args: list[str] | None = None) -> int:
 
     Modules in the current working directory are importable by class_path, and so are those of
     ``--project <folder>`` (or ``project: <folder>`` in a config) as ``project.<module>.<Name>`` (see
-    :mod:`lightcli.config.project`).
+    :mod:`lightcli.config.project`). Help, completion scripts, schemas and static checks are answered from a
+    cache kept per environment when nothing they depend on changed (see :mod:`lightcli.config.answers`).
     """
     argv = list(sys.argv[1:] if args is None else args)
     if "--version" in argv and requested_subcommand(argv) in (None, *SUBCOMMANDS):
@@ -40,7 +42,17 @@ def main(args: list[str] | None = None) -> int:
     migrations.forget()  # ... each migration applied is reported once
     forget_project()  # and its run records the project given to it, if any
     try:
-        argv, project = pop_project(argv)  # --project <folder>: user code as `project.*`
+        rest, project = pop_project(argv)  # --project <folder>: user code as `project.*`
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    # help, completion, schema, a static check: kept per environment, answered again without torch
+    return answered(argv, lambda: _dispatch(rest, project))
+
+
+def _dispatch(argv: list[str], project: str | None) -> int:
+    """Loads the ``--project`` folder (when given) and runs the subcommand ``argv`` names."""
+    try:
         project = project or project_of_configs(argv)  # else `project:` in a config, or in a checkpoint's run
         if project is not None:
             load_project(project)

@@ -17,6 +17,10 @@ from lightcli.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
+# answers kept per environment (lightcli.config.answers) are off in the suite, which writes nothing to ~/.cache;
+# tests/test_answers.py turns them on with a temporary cache folder
+os.environ.setdefault("LIGHTCLI_NO_CACHE", "1")
+
 # the tests train tiny models, fastest on one thread; the fast tier runs two workers on two cores (pytest -n 2)
 torch.set_num_threads(1)
 
