@@ -70,7 +70,7 @@ def test_subcommands(scripts: dict[str, Path], shell: str) -> None:
         "sweep",
         "diff",
     }
-    assert sorted(candidates(shell, scripts[shell], "s")) == ["schema", "sweep"]
+    assert sorted(candidates(shell, scripts[shell], "s")) == ["schema", "submit", "sweep"]
 
 
 @pytest.mark.parametrize("shell", SHELLS)
