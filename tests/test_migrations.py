@@ -115,15 +115,18 @@ def test_an_old_run_validates_and_resumes_in_a_lightcli_process(old_run: Path) -
     assert "val/acc" in done.stdout
 
     # the old run folder resumes: its config.yaml and its checkpoint, each change said once
+    written = (old_run / "runs/old/version_0/config.yaml").read_text().splitlines()
+    at_class = next(i for i, line in enumerate(written, 1) if "migtest_v1.Net" in line)
+    at_width = next(i for i, line in enumerate(written, 1) if line.strip().startswith("width:"))
     done = lightcli(
         "fit", "--config", "runs/old/version_0/config.yaml", "--ckpt_path", "last", "--trainer.max_epochs", "2"
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == (
         "migrated: system.model.class_path migtest_v1.Net -> migtest_lib.models.Net "
-        "(runs/old/version_0/config.yaml:70, declared in lightcli_migrations.py:3)\n"
+        f"(runs/old/version_0/config.yaml:{at_class}, declared in lightcli_migrations.py:3)\n"
         "migrated: system.model.init_args.width -> system.model.init_args.hidden "
-        "(runs/old/version_0/config.yaml:72, declared in lightcli_migrations.py:4)\n"
+        f"(runs/old/version_0/config.yaml:{at_width}, declared in lightcli_migrations.py:4)\n"
         "resuming with values that differ from the checkpoint (those in force now are used):\n"
         "  trainer.max_epochs: checkpoint 1 -> now 2\n"
     )

@@ -25,6 +25,7 @@ NOT_RUN = {
     "srun ": "needs SLURM",
     "--trainer.strategy ddp": "2 processes: tests/test_ddp.py runs DDP fits",
     "lightcli sweep ": "20 trials: tests/test_sweep.py runs sweeps",
+    "--executor slurm": "needs SLURM: tests/test_submit.py checks the sbatch script with a stand-in sbatch",
 }
 """Commands a test cannot run as written, and where else they are covered."""
 
