@@ -19,6 +19,7 @@ import csv
 import glob
 import math
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -260,7 +261,9 @@ def write_sweep_report(study: Any, sweep_dir: Path) -> list[Path]:
     try:
         import optuna
 
-        importances = optuna.importance.get_param_importances(study)
+        with warnings.catch_warnings():  # too few trials: Optuna warns and reports equal importances
+            warnings.simplefilter("error", UserWarning)
+            importances = optuna.importance.get_param_importances(study)
         lines = [f"  {key}: {value:.3f}" for key, value in importances.items()]
         text += "\nparameter importance (Optuna):\n" + "\n".join(lines)
     except Exception:  # too few complete trials, or one value only: no importance to tell
