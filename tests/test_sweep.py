@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -268,3 +269,29 @@ def test_a_storage_that_is_not_one_is_an_error_naming_storage(
         "--storage: expected an Optuna storage: sqlite:///<file>, postgresql://<user>@<host>:<port>/<db> or "
         f"journal:<file>, got {got}"
     ), err
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # heartbeats (lightcli sweep hides it)
+def test_workers_opening_a_new_study_at_the_same_moment_share_its_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker whose table creation loses the race to another worker's opens the tables that one created."""
+    from sqlalchemy.exc import IntegrityError
+
+    from lightcli.tools.storage import open_storage
+
+    real = optuna.storages.RDBStorage
+    calls: list[int] = []
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:  # what SQLite says when another process wrote the schema version first
+            raise IntegrityError("INSERT INTO alembic_version", {}, Exception("UNIQUE constraint failed"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", functools.wraps(real)(racing))  # its signature kept
+    storage, lock = open_storage(None, tmp_path, "sweep", heartbeat=10)
+    lock.close()
+    assert len(calls) == 2
+    assert storage.get_all_studies() == []
+    assert (tmp_path / "study.db").is_file()

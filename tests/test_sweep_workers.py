@@ -48,7 +48,7 @@ def _running_trial(storage: str, study: str, worker: subprocess.Popen[bytes]) ->
         assert worker.poll() is None, "the worker ended before its trial started"
         try:
             trials = _load(storage, study).get_trials()
-        except (KeyError, sqlalchemy.exc.OperationalError):  # the study or the SQLite file does not exist yet
+        except (KeyError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError):  # not created yet (or now)
             trials = []
         for trial in trials:
             mine = trial.user_attrs.get("worker", "").split(":")[1:2] == [str(worker.pid)]

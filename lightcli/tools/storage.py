@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import importlib.util
 import inspect
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,16 @@ def _with_driver(url: str) -> str:
     return url
 
 
+_CREATE_ATTEMPTS = 5
+"""Tries to open a database storage whose tables another worker is creating at the same moment."""
+
+
+def _created_meanwhile(error: Exception) -> bool:
+    """Whether opening a storage failed because another process created its tables at the same moment."""
+    text = str(error)
+    return type(error).__name__ == "IntegrityError" or "already exists" in text
+
+
 def open_storage(url: str | None, sweep_dir: Path, study_name: str, heartbeat: int) -> tuple[Any, Lock]:
     """The Optuna storage ``--storage`` names (SQLite in the sweep directory by default) and the workers' lock.
 
@@ -170,12 +181,17 @@ def open_storage(url: str | None, sweep_dir: Path, study_name: str, heartbeat: i
     url = _with_driver(url)
     retry, callback = retry_callback()
     engine = {"connect_args": {"timeout": 300}} if url.startswith("sqlite") else None
-    try:
-        storage = optuna.storages.RDBStorage(
-            url, engine_kwargs=engine, heartbeat_interval=heartbeat, grace_period=2 * heartbeat, **{callback: retry}
-        )
-    except Exception as error:  # a driver that is missing, a server that does not answer, bad credentials
-        raise _refused(url, f"{type(error).__name__}: {str(error).strip().splitlines()[0][:200]}") from None
+    for attempt in range(_CREATE_ATTEMPTS):
+        try:
+            storage = optuna.storages.RDBStorage(
+                url, engine_kwargs=engine, heartbeat_interval=heartbeat, grace_period=2 * heartbeat, **{callback: retry}
+            )
+            break
+        except Exception as error:  # a driver that is missing, a server that does not answer, bad credentials
+            if attempt + 1 < _CREATE_ATTEMPTS and _created_meanwhile(error):
+                time.sleep(0.2 * (attempt + 1))  # another worker created the tables at the same moment: use them
+                continue
+            raise _refused(url, f"{type(error).__name__}: {str(error).strip().splitlines()[0][:200]}") from None
     if url.startswith(("postgresql", "postgres")):
         return storage, _PostgresLock(storage.engine, study_name)
     return storage, Lock(sweep_dir / ".lock")
