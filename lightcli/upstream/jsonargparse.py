@@ -221,10 +221,11 @@ def _denied(path: str, module: bool) -> None:
 
 
 def _guarded_import_object(original: Callable[..., Any]) -> Callable[..., Any]:
-    def import_object(name: str, check_path: bool = True) -> Any:
+    def import_object(name: str, *args: Any, **kwargs: Any) -> Any:
+        check_path = args[0] if args else kwargs.get("check_path", True)  # no check_path before jsonargparse 4.52
         if check_path and isinstance(name, str):  # a path given as a value (False: jsonargparse re-imports code)
             _denied(name, False)
-        return original(name, check_path)
+        return original(name, *args, **kwargs)
 
     import_object.__wrapped__ = original  # type: ignore[attr-defined]
     import_object.__lightcli_guard__ = True  # type: ignore[attr-defined]
@@ -242,17 +243,29 @@ def _guarded_check_import_path(original: Callable[[str], None]) -> Callable[[str
 
 
 _IMPORTERS = ("_util", "_typehints", "_actions", "_from_config", "_completions", "_completions_jsonschema", "typing")
+"""The jsonargparse modules that hold ``import_object`` by name (``_completions_jsonschema`` only from 4.52)."""
+
+
+def _importers() -> list[Any]:
+    """The modules of :data:`_IMPORTERS` that the installed jsonargparse has."""
+    import importlib
+    import importlib.util
+
+    return [
+        importlib.import_module(f"jsonargparse.{name}")
+        for name in _IMPORTERS
+        if importlib.util.find_spec(f"jsonargparse.{name}") is not None
+    ]
 
 
 def guarded() -> bool:
     """Whether every jsonargparse import of a value's path goes through the gate given to :func:`guard_imports`."""
-    import importlib
 
     from jsonargparse import _typehints
 
-    modules = [importlib.import_module(f"jsonargparse.{name}") for name in _IMPORTERS]
-    functions = [getattr(m, "import_object", None) for m in modules]
-    functions.append(_typehints.check_import_path)
+    functions = [getattr(m, "import_object", None) for m in _importers()]
+    if "check_import_path" in _typehints.__dict__:  # a ModuleType value's import (jsonargparse >= 4.52)
+        functions.append(_typehints.check_import_path)
     return "check" in _gate and all(getattr(f, "__lightcli_guard__", False) for f in functions)
 
 
@@ -262,7 +275,6 @@ def guard_imports(check: Callable[..., None]) -> bool:
     ``check`` raises to refuse (nothing is imported then). Idempotent: installing again replaces the gate.
     Returns whether jsonargparse imports through it.
     """
-    import importlib
 
     import jsonargparse
     from jsonargparse import _typehints, _util
@@ -275,13 +287,12 @@ def guard_imports(check: Callable[..., None]) -> bool:
     original = _util.__dict__["import_object"]
     original = getattr(original, "__wrapped__", original)
     wrapped = _guarded_import_object(original)
-    for name in _IMPORTERS:
-        module = importlib.import_module(f"jsonargparse.{name}")
+    for module in _importers():
         current = module.__dict__.get("import_object")
         if current is original or getattr(current, "__wrapped__", None) is original:
             setattr(module, "import_object", wrapped)  # noqa: B010 - replaced on purpose
-    checker = _typehints.__dict__["check_import_path"]
-    if not getattr(checker, "__lightcli_guard__", False):
+    checker = _typehints.__dict__.get("check_import_path")
+    if checker is not None and not getattr(checker, "__lightcli_guard__", False):
         setattr(_typehints, "check_import_path", _guarded_check_import_path(checker))  # noqa: B010
     return guarded()
 

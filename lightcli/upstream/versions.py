@@ -20,7 +20,7 @@ __all__ = ["CHECKED", "REPORTED", "installed_versions", "unchecked_versions"]
 
 CHECKED: dict[str, tuple[str, str]] = {
     "pytorch-lightning": ("2.5.5", "2.7"),
-    "jsonargparse": ("4.51.0", "4.54"),
+    "jsonargparse": ("4.53.0", "4.54"),
     "torchmetrics": ("1.5.0", "2"),
 }
 """Distribution name -> (lowest checked version, first version not checked), as ``>=low,<high``.
