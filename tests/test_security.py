@@ -362,7 +362,11 @@ def test_weights_only_false_is_refused(attack: Attack, capsys: pytest.CaptureFix
         args = ["fit", "--config", write_config(attack.folder / "bad.yaml", config).name]
     code, err = run(capsys, args)
     assert code == 2
-    assert err.startswith("error: weights_only: expected true or null (no pickle), got false"), err
+    refused = (  # Lightning before 2.6 has no weights_only option: an unknown key, refused as well
+        "error: weights_only: expected true or null (no pickle), got false",
+        "error: weights_only: expected a known top-level key, got the unknown key 'weights_only'",
+    )
+    assert err.startswith(refused), err
     assert not (attack.folder / "runs").exists()
 
 
