@@ -117,3 +117,19 @@ def test_every_shipped_config_passes_the_static_check(folder: Path, capsys: pyte
     for config in sorted((REPO / "configs").rglob("*.yaml")):
         assert main(["check", stage_of(config), "--config", str(config)]) == 0, (config, capsys.readouterr().err)
     capsys.readouterr()
+
+
+def test_run_folder_settings_are_refused_like_fit(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    logger = "{class_path: pytorch_lightning.loggers.CSVLogger, init_args: {save_dir: logs}}"
+    assert main(["check", "fit", "--config", "tiny.yaml", "--trainer.logger", logger]) == 2
+    assert capsys.readouterr().err == (
+        "error: trainer.logger.init_args.save_dir: expected the run root 'runs', got 'logs'. Give --run.root logs "
+        "instead (lightcli writes each run to <run.root>/<run.name>/version_<n>).\n"
+    )
+
+
+def test_the_benchmark_config_passes_the_static_check(
+    folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(REPO))  # benchmarks.workload, as `PYTHONPATH=.` gives it
+    assert main(["check", "fit", "--config", str(REPO / "benchmarks" / "d_system.yaml")]) == 0, capsys.readouterr().err

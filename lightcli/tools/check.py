@@ -18,7 +18,7 @@ from lightcli.cli import LightCLI
 from lightcli.config.commands import MODES, SUBCOMMANDS
 from lightcli.config.explain import building, run_reported
 from lightcli.config.problems import ConfigError, Problem, raised, suggest
-from lightcli.core.rules import check_optimizers, static_problems
+from lightcli.core.rules import check_optimizers, run_folder_problems, static_problems
 from lightcli.core.steps import describe, metric_failed
 
 __all__ = ["main", "push_batches"]
@@ -41,7 +41,7 @@ class _CheckCLI(LightCLI):
         """Checks what a parsed config says, and with ``--run`` builds it and pushes one batch per mode."""
         subcommand = self.subcommand or "fit"
         config = self.config[subcommand]
-        problems = static_problems(config, subcommand)
+        problems = run_folder_problems(config) + static_problems(config, subcommand)  # as `lightcli <subcommand>`
         if problems:
             raise ConfigError(problems)
         self._report.extend(_summary(config))
