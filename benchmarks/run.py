@@ -1,7 +1,8 @@
 """Benchmark: the same training job run by four contenders, interleaved, plus CLI command timings.
 
 (A) a raw PyTorch loop, (B) a hand-written LightningModule + Trainer, (C) plain LightningCLI with the
-hand-written typed module, (D) lightcli's System from YAML, all in lightcli's environment, and (M) C's script
+hand-written typed module, (D) lightcli's System from YAML, all in lightcli's environment (the Python that runs
+this script: a default ``pip install lightcli`` for the README's figures), and (M) C's script
 in a minimal virtualenv (``$LIGHTCLI_BENCH_MINIMAL_PYTHON``, default ``/work/venv-min/bin/python``; skipped
 when absent). Each run is a fresh process started
 from an empty temporary directory with ``OMP_NUM_THREADS=1``; runs go A B C D, A B C D, ...
@@ -79,6 +80,38 @@ FIGURES = [  # key, label, unit scale, format
     ("exit", "end of fit to exit (s)", 1.0, "{:.3f}"),
     ("rss", "peak RSS (MB)", 1.0, "{:.0f}"),
 ]
+
+
+def beyond_default_install() -> list[str]:
+    """Installed distributions that a default ``pip install lightcli`` (no extras) would not have pulled in.
+
+    Lightning and torchmetrics import many optional packages they find installed, so an environment holding
+    more than lightcli's own requirements makes every contender start slower (C against M shows by how much).
+    """
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    def name(text: str) -> str:
+        return text.lower().replace("_", "-")
+
+    wanted: set[tuple[str, str]] = set()
+    queue = [("lightcli", "")]  # (distribution, extra): the extras its dependants ask for count too
+    while queue:
+        dist, extra = queue.pop()
+        if (name(dist), extra) in wanted:
+            continue
+        wanted.add((name(dist), extra))
+        try:
+            requires = metadata.requires(dist) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for text in requires:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": extra}):
+                queue += [(req.name, "")] + [(req.name, e) for e in req.extras]
+    installed = {name(d.metadata["Name"]) for d in metadata.distributions()}
+    return sorted(installed - {n for n, _ in wanted} - {"pip", "setuptools", "wheel"})
 
 
 def _env() -> dict[str, str]:
@@ -252,6 +285,11 @@ def main() -> None:
     print(
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}; "
         f"python {platform.python_version()}, torch {torch.__version__}; load average {os.getloadavg()[0]:.2f}"
+    )
+    extra = beyond_default_install()
+    print(
+        f"lightcli's environment: {sys.prefix}: "
+        + (f"{len(extra)} packages beyond a default install: {', '.join(extra)}" if extra else "a default install")
     )
     targets = []
     if not args.skip_training:
