@@ -68,7 +68,9 @@ def _child(path: str, plain: bool, shape: str) -> None:
                 super().parse_arguments(parser, args)
                 times["parse"] = time.perf_counter() - start
                 start = time.perf_counter()
-                parser.dump(self.config, skip_none=False)  # the run record's config.yaml (a checked dump)
+                text = parser.dump(self.config, skip_none=False)  # the run record's config.yaml (a checked dump)
+                # the hyperparameters of the build come from this dump, as in a fit (both CLIs reuse it)
+                self.config_dump = yaml.safe_load(text)
                 times["dump"] = time.perf_counter() - start
 
             def instantiate_classes(self) -> None:

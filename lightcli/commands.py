@@ -83,9 +83,6 @@ def run() -> None:
     exit handlers run and the standard streams are flushed, then Python's teardown of torch and
     Lightning (about a second) is skipped. Errors and the other subcommands exit normally.
     """
-    import gc
-
-    gc.freeze()  # the objects of the imported libraries: never scanned by a garbage collection again
     code = main()
     if code == 0 and requested_subcommand(sys.argv[1:]) in SUBCOMMANDS:
         _exit_now()

@@ -26,6 +26,7 @@ from lightcli.cli import LightCLI, main
 from lightcli.run.console import quiet
 from lightcli.upstream import jsonargparse as parsing
 from lightcli.upstream import lightning as upstream_lightning
+from lightcli.upstream import parse_memo
 
 STEPS = 12
 LOG_EVERY = 4
@@ -297,22 +298,28 @@ def test_the_fast_exit_of_lightcli_keeps_every_log_and_checkpoint(tmp_path: Path
 def test_nested_class_paths_are_not_reparsed_for_each_enclosing_level(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from jsonargparse import _typehints
-
     parsed: dict[str, int] = {}
-    adapt = _typehints.adapt_class_type
+    adapt = _jsonargparse_adapt(monkeypatch)
 
     def counting(value: Any, *args: Any, **kwargs: Any) -> Any:
         class_path = value if isinstance(value, str) else getattr(value, "get", lambda _: None)("class_path")
         parsed[class_path] = parsed.get(class_path, 0) + 1
         return adapt(value, *args, **kwargs)
 
-    monkeypatch.setattr(_typehints, "adapt_class_type", counting)
+    monkeypatch.setitem(parse_memo._original, "adapt_class_type", counting)
     path = write_config(workdir / "tiny.yaml", tiny_config())
     with quiet():
         LightCLI(args=["--config", str(path)], run=False)
-    # lightcli.Digits sits in a Loader in system.dataloaders (4 loaders): jsonargparse alone parses it ~240 times
-    assert parsed["lightcli.Digits"] <= 4 * 30
+    # lightcli.Digits sits in a Loader in system.dataloaders (4 loaders): jsonargparse alone parses it ~240 times;
+    # with lightcli's memo each of the 4 values is parsed once per distinct pass (defaults, values, sub-defaults,
+    # the final check, the dump)
+    assert parsed["lightcli.Digits"] <= 4 * 6
+
+
+def _jsonargparse_adapt(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """jsonargparse's own ``adapt_class_type`` (what lightcli's memo calls for a value it does not hold)."""
+    assert parse_memo.install()
+    return parse_memo._original["adapt_class_type"]
 
 
 _MODULES_AFTER = (
@@ -424,15 +431,13 @@ class Layers(torch.nn.Module):
 def test_a_model_of_many_nested_layers_parses_and_builds_in_linear_work(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from jsonargparse import _typehints
-
-    adapt = _typehints.adapt_class_type
+    adapt = _jsonargparse_adapt(monkeypatch)
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         adapted[0] += 1
         return adapt(*args, **kwargs)
 
-    monkeypatch.setattr(_typehints, "adapt_class_type", counting)
+    monkeypatch.setitem(parse_memo._original, "adapt_class_type", counting)
     inner = copy._deepcopy_dispatch[dict]  # type: ignore[attr-defined]
 
     def copying(value: Any, memo: Any, deepcopy: Any = copy.deepcopy) -> Any:
@@ -441,11 +446,15 @@ def test_a_model_of_many_nested_layers_parses_and_builds_in_linear_work(
 
     monkeypatch.setitem(copy._deepcopy_dispatch, dict, copying)  # type: ignore[attr-defined]
     adapted = [0, 0]  # class_path values parsed, dicts deep-copied
-    layer = {"class_path": "torch.nn.Linear", "init_args": {"in_features": 64, "out_features": 64}}
     work = {}
     for n in (10, 20, 40):
+        # distinct layers: the memo answers an identical value again without parsing it
+        layers = [
+            {"class_path": "torch.nn.Linear", "init_args": {"in_features": 64, "out_features": 64 + i}}
+            for i in range(n)
+        ]
         config = tiny_config()
-        config["system"]["model"] = {"class_path": "test_perf_guards.Layers", "init_args": {"layers": [layer] * n}}
+        config["system"]["model"] = {"class_path": "test_perf_guards.Layers", "init_args": {"layers": layers}}
         adapted[:] = [0, 0]
         with quiet():
             cli = LightCLI(args=["--config", str(write_config(workdir / f"layers{n}.yaml", config))], run=False)

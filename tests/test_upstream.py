@@ -29,7 +29,7 @@ from lightcli.config.problems import ConfigError, Problem
 from lightcli.run.console import quiet
 from lightcli.upstream import jsonargparse as upstream_jsonargparse
 from lightcli.upstream import lightning as upstream_lightning
-from lightcli.upstream import lightning_core, versions
+from lightcli.upstream import lightning_core, parse_memo, versions
 
 
 def parameters(function: Any) -> list[str]:
@@ -70,6 +70,46 @@ def test_the_patched_internals_of_typehints_exist() -> None:
     assert "deepcopy(adapt_kwargs)" in adapt  # the copy the patch makes cheap
     assert set(upstream_jsonargparse._ADAPT_KWARGS_KEYS) <= set(parameters(typehints.adapt_typehints))
     assert {"prev_val", "orig_val"} <= set(parameters(typehints.adapt_typehints))
+
+
+def test_the_memo_wraps_adapt_class_type_and_reads_the_context_it_depends_on() -> None:
+    from jsonargparse import _common, _paths, _subcommands, _util
+
+    assert parse_memo.install()
+    original = parse_memo._original["adapt_class_type"]
+    assert typehints.adapt_class_type is parse_memo.adapt_class_type
+    assert parameters(original) == parameters(parse_memo.adapt_class_type) == [
+        "value", "serialize", "instantiate_classes", "sub_add_kwargs", "prev_val", "partial_skip_args", "typehint"
+    ]  # fmt: skip
+    source = inspect.getsource(typehints.adapt_typehints)
+    assert source.count("adapt_class_type(") >= 3  # looked up by name in the module at each call: the memo is seen
+    assert isinstance(typehints.NestedArg, type)
+    for variable in (
+        typehints.sub_defaults, typehints.allow_default_instance, typehints.dump_kwargs, _common.lenient_check,
+        _common.load_value_mode, _common.parsing_defaults, _common.validating_defaults, _common.parent_parser,
+        _common.nested_links, _common.path_dump_preserve_relative, _paths._current_path_dir, _util.config_load_stack,
+    ):  # fmt: skip
+        assert isinstance(variable, contextvars.ContextVar)
+    # every context variable jsonargparse declares in the modules adapt_class_type's parse runs through is either
+    # in the memo's key or known not to change a parse result
+    declared = {
+        name
+        for module in (typehints, _common, _paths, _util, _subcommands)
+        for name, value in vars(module).items()
+        if isinstance(value, contextvars.ContextVar)
+    }
+    in_key = {
+        "sub_defaults", "allow_default_instance", "dump_kwargs", "lenient_check", "load_value_mode",
+        "parsing_defaults", "validating_defaults", "parent_parser", "nested_links", "path_dump_preserve_relative",
+        "_current_path_dir", "config_load_stack",
+    }  # fmt: skip
+    not_changing = {
+        "subclass_arg_parser",  # only set while a subclass's own parser is being built (help)
+        "parser_capture", "defaults_cache", "single_subcommand",  # capture_parser, get_defaults' cache, subcommands
+        "class_instantiators", "scoped_class_instantiators", "applied_instantiation_links",  # builds: never kept
+        "parse_kwargs",  # read before adapt_class_type is called (its prev_val, in the key) and for subcommands
+    }  # fmt: skip
+    assert declared <= in_key | not_changing, declared - in_key - not_changing
 
 
 def test_the_class_lists_of_help_come_from_extra_help() -> None:

@@ -1,0 +1,210 @@
+"""Each nested class_path value validated once per parse: a memo of jsonargparse's ``adapt_class_type``.
+
+Private names used (``tests/test_upstream.py`` fails when one of them changes; outside the checked
+versions, :mod:`lightcli.upstream.versions` refuses to run):
+
+=========================================  ==============================  ===============
+name                                       where upstream                  checked on
+=========================================  ==============================  ===============
+``_typehints.adapt_class_type``            ``jsonargparse/_typehints.py``  4.53.0
+``_typehints.NestedArg``                   ``jsonargparse/_typehints.py``  4.53.0
+``_typehints.sub_defaults``,               ``jsonargparse/_typehints.py``  4.53.0
+``allow_default_instance``, ``dump_kwargs``
+``_common.lenient_check``,                 ``jsonargparse/_common.py``     4.53.0
+``load_value_mode``, ``parsing_defaults``,
+``validating_defaults``, ``parent_parser``,
+``nested_links``,
+``path_dump_preserve_relative``
+``_paths._current_path_dir``               ``jsonargparse/_paths.py``      4.53.0
+``_util.config_load_stack``                ``jsonargparse/_util.py``       4.53.0
+=========================================  ==============================  ===============
+
+Why: jsonargparse 4.x validates a nested class_path value (``{class_path, init_args}``) by parsing its
+``init_args`` with the class's parser (``adapt_class_type`` -> ``parse_object``), and it validates the
+same value again in each of its passes over the config (defaults applied, values applied, sub-defaults
+added, the final check) *at every enclosing level*: the benchmark job's config (a dataset inside a
+``Loader`` inside ``system.dataloaders``, metrics, model, optimizer, logger) made 236 such parses for 17
+class_path values, about 0.3 s of the 0.4 s its parse took, and a dump validates everything again.
+
+What: while :func:`remembered` is active (lightcli's parse, the run record's dump, the hyperparameters'
+dump), the result of ``adapt_class_type`` for a value is kept, keyed by everything that result depends on:
+
+- the value as given (class_path and init_args, compared by content and type: ``1`` and ``true`` and
+  ``1.0`` are different values), the previous value it is merged onto, the type hint, the class parser's
+  options (``sub_add_kwargs``, ``partial_skip_args``), whether it serializes (a dump) and how;
+- every jsonargparse context variable that changes a parse: sub-defaults, lenient checking, the load mode,
+  defaults being parsed or validated, the parent parser, nested links, the folder relative paths resolve
+  against, the stack of config files being loaded.
+
+A value holding anything but plain data (str, int, float, bool, None, bytes, lists, dicts, namespaces,
+enums), a value still given as a nested ``--key.init_args.x`` argument, and a build
+(``instantiate_classes``) are never kept: they go through jsonargparse every time. A value that fails
+validation raises every time (only results are kept). Each answer is a deep copy of the kept result, so a
+caller changing it changes nothing kept. Every value is still validated once, with the same checks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import enum
+import os
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Any
+
+__all__ = ["adapt_class_type", "forget", "install", "installed", "remembered", "stats"]
+
+_memo: ContextVar[dict[Any, Any] | None] = ContextVar("lightcli_adapt_class_type_memo", default=None)
+_stats = {"kept": 0, "reused": 0, "passed": 0}
+_PLAIN = (str, int, float, bool, type(None), bytes)
+
+
+class _NotPlain(Exception):
+    """A value holding something :func:`_frozen` cannot compare by content."""
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable image of ``value`` that is equal only for equal values of the same types."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return (kind, value)
+    if kind is list or kind is tuple:
+        return (kind, tuple(_frozen(v) for v in value))
+    if kind is dict:
+        return (kind, tuple((k, _frozen(v)) for k, v in value.items()))
+    if kind is set or kind is frozenset:
+        return (kind, frozenset(_frozen(v) for v in value))
+    if isinstance(value, enum.Enum):
+        return (kind, value.name)
+    from jsonargparse import Namespace
+
+    if kind is Namespace:
+        return (kind, tuple((k, _frozen(v)) for k, v in vars(value).items()))
+    raise _NotPlain
+
+
+def _context() -> tuple[Any, ...]:
+    """The jsonargparse context variables that change what ``adapt_class_type`` returns (lenient checking aside)."""
+    from jsonargparse import _common, _paths, _typehints, _util
+
+    parent = _common.parent_parser.get()
+    mode = _common.load_value_mode.get() or getattr(parent, "parser_mode", None)  # None: the parent parser's
+    return (
+        _typehints.sub_defaults.get(),
+        _typehints.allow_default_instance.get(),
+        _frozen(_typehints.dump_kwargs.get()),
+        mode,
+        _common.parsing_defaults.get(),
+        _common.validating_defaults.get(),
+        _common.path_dump_preserve_relative.get(),
+        None if parent is None else id(parent),  # parsers live as long as the memo (one command)
+        _frozen(_common.nested_links.get()),
+        _paths._current_path_dir.get() or os.getcwd(),  # where relative paths resolve
+        _frozen(_util.config_load_stack.get()),
+    )
+
+
+def _lenient() -> Any:
+    from jsonargparse import _common
+
+    return _common.lenient_check.get()
+
+
+_original: dict[str, Callable[..., Any]] = {}
+"""``"adapt_class_type"``: jsonargparse's own function, which the memo calls for every value it does not hold."""
+
+
+def adapt_class_type(
+    value: Any,
+    serialize: bool,
+    instantiate_classes: bool,
+    sub_add_kwargs: dict[str, Any],
+    prev_val: Any = None,
+    partial_skip_args: Any = None,
+    typehint: Any = None,
+) -> Any:
+    """jsonargparse's ``adapt_class_type``, answering a value it already validated in the same context from the memo."""
+    original = _original["adapt_class_type"]
+    memo = _memo.get()
+    args = (value, serialize, instantiate_classes, sub_add_kwargs, prev_val, partial_skip_args, typehint)
+    if memo is None or instantiate_classes:
+        return original(*args)
+    try:
+        from jsonargparse._typehints import NestedArg
+
+        init_args = value.get("init_args") if isinstance(value, dict) else getattr(value, "init_args", None)
+        if isinstance(init_args, NestedArg):
+            raise _NotPlain
+        key = (
+            _frozen(value),
+            serialize,
+            _frozen(sub_add_kwargs),
+            _frozen(prev_val),
+            _frozen(partial_skip_args),
+            typehint,
+            _context(),
+        )
+        hash(key)
+    except (_NotPlain, TypeError):
+        _stats["passed"] += 1
+        return original(*args)
+    lenient = bool(_lenient())
+    kept = memo.get(key)
+    if kept is not None and (lenient or not kept[1]):  # a strict success answers a lenient check too
+        _stats["reused"] += 1
+        return copy.deepcopy(kept[0])
+    result = original(*args)
+    memo[key] = (copy.deepcopy(result), lenient)
+    _stats["kept"] += 1
+    return result
+
+
+def installed() -> bool:
+    """Whether jsonargparse's ``adapt_class_type`` goes through the memo."""
+    from jsonargparse import _typehints
+
+    return _typehints.__dict__.get("adapt_class_type") is adapt_class_type
+
+
+def install() -> bool:
+    """Puts the memo in front of jsonargparse 4.x's ``adapt_class_type`` (idempotent); whether it is there.
+
+    It keeps nothing until :func:`remembered` is active.
+    """
+    import jsonargparse
+    from jsonargparse import _typehints
+
+    if installed():
+        return True
+    current = _typehints.__dict__.get("adapt_class_type")
+    if not jsonargparse.__version__.startswith("4.") or not callable(current):
+        return False  # another version: leave jsonargparse alone
+    _original["adapt_class_type"] = current
+    setattr(_typehints, "adapt_class_type", adapt_class_type)  # noqa: B010 - replaced on purpose
+    return True
+
+
+@contextlib.contextmanager
+def remembered() -> Iterator[None]:
+    """Keeps validated class_path values for the duration of the block (nested blocks share the outer memo)."""
+    if _memo.get() is not None:
+        yield
+        return
+    token = _memo.set({})
+    try:
+        yield
+    finally:
+        _memo.reset(token)
+
+
+def forget() -> None:
+    """Drops what the active memo holds (once the values are built, nothing asks for them again)."""
+    memo = _memo.get()
+    if memo is not None:
+        memo.clear()
+
+
+def stats() -> dict[str, int]:
+    """How many values were kept, answered from the memo, and passed through unkept, since the process started."""
+    return dict(_stats)
