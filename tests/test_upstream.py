@@ -112,6 +112,18 @@ def test_the_memo_wraps_adapt_class_type_and_reads_the_context_it_depends_on() -
     assert declared <= in_key | not_changing, declared - in_key - not_changing
 
 
+def test_the_logger_of_parsers_without_one_discards_everything_and_is_disabled_once_installed() -> None:
+    import logging
+
+    from jsonargparse import _common
+
+    assert ArgumentParser().logger is _common.null_logger  # lightcli's parsers have no logger
+    assert _common.null_logger.parent is None
+    assert [type(h) for h in _common.null_logger.handlers] == [logging.NullHandler]
+    assert upstream_jsonargparse.install()
+    assert _common.null_logger.disabled and not _common.null_logger.isEnabledFor(logging.DEBUG)
+
+
 def test_the_class_lists_of_help_come_from_extra_help() -> None:
     """``shorten_class_lists`` wraps ``ActionTypeHint.extra_help``, which lists ``get_all_subclass_paths``."""
     extra_help = typehints.ActionTypeHint.__dict__["extra_help"]

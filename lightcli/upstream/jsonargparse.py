@@ -28,6 +28,7 @@ name                                      where upstream                        
 that import it by name)                   ``_typehints``, ``_actions``, ...
 ``_typehints.check_import_path``          ``jsonargparse/_common.py``                 4.51.0 - 4.53.0  :func:`guard_imports` (cli)
 ``_common.ImportDenied``                  ``jsonargparse/_common.py``                 4.51.0 - 4.53.0  :func:`guard_imports` (cli)
+``_common.null_logger``                   ``jsonargparse/_common.py``                 4.53.0           :func:`install` (cli)
 ========================================  =========================================  ===============  ==============================
 
 Imports guarded: :func:`guard_imports` makes jsonargparse call lightcli's allowlist gate
@@ -41,7 +42,8 @@ jsonargparse's ``ImportDenied`` (which it passes on naming the key), caused by l
 Parse time: configs with many class_path entries parse and build in time linear in their number.
 Two parts, both used by :class:`lightcli.cli.LightCLI`:
 
-- :func:`install`: two targeted fixes for jsonargparse 4.x (below, and ``_once_per_pass``).
+- :func:`install`: two targeted fixes for jsonargparse 4.x (below, and ``_once_per_pass``), and its logger of
+  parsers without a logger disabled (it discards everything, but built a record for each debug call first).
 - :class:`SectionInstantiator`: LightningCLI stores the system's config as its hyperparameters by
   dumping (validating, serializing, reloading) the *whole* config when the system is built; with
   1000 callbacks that dump dominates. This instantiator dumps only the section it builds.
@@ -139,17 +141,17 @@ def _once_per_pass(add_sub_defaults: Callable[[Any, Any], None]) -> Callable[[An
 
 def installed() -> bool:
     """Whether the fixes are active in this process."""
-    from jsonargparse import _typehints
+    from jsonargparse import _common, _typehints
 
     add_sub_defaults = _typehints.ActionTypeHint.__dict__.get("add_sub_defaults")
     wrapped = getattr(getattr(add_sub_defaults, "__func__", None), "__wrapped__", None)
-    return getattr(_typehints, "deepcopy", None) is _deepcopy and wrapped is not None
+    return getattr(_typehints, "deepcopy", None) is _deepcopy and wrapped is not None and _common.null_logger.disabled
 
 
 def install() -> bool:
     """Applies the fixes to jsonargparse 4.x (idempotent). Returns whether they are active."""
     import jsonargparse
-    from jsonargparse import _typehints
+    from jsonargparse import _common, _typehints
 
     if installed():
         return True
@@ -160,6 +162,10 @@ def install() -> bool:
         or not isinstance(action.__dict__.get("add_sub_defaults"), staticmethod)
     ):
         return False  # another version, or someone else replaced them: leave jsonargparse alone
+    # the logger of parsers without one (lightcli's) discards everything, but with no level of its own and no
+    # parent it was enabled for every level: each of jsonargparse's debug calls built a record (16,000 while
+    # parsing 1000 nested layers) for its NullHandler. Disabled, it discards the same messages without building them.
+    _common.null_logger.disabled = True
     setattr(_typehints, "deepcopy", _deepcopy)  # noqa: B010 - a module attribute, replaced on purpose
     action.add_sub_defaults = staticmethod(_once_per_pass(action.__dict__["add_sub_defaults"].__func__))  # type: ignore[method-assign]
     return True
