@@ -81,6 +81,11 @@ def test_the_memo_wraps_adapt_class_type_and_reads_the_context_it_depends_on() -
     assert parameters(original) == parameters(parse_memo.adapt_class_type) == [
         "value", "serialize", "instantiate_classes", "sub_add_kwargs", "prev_val", "partial_skip_args", "typehint"
     ]  # fmt: skip
+    from jsonargparse import _core
+
+    assert _core.ArgumentParser.get_defaults is parse_memo.get_defaults
+    assert parameters(parse_memo._original["get_defaults"])[:2] == ["self", "skip_validation"]
+    assert isinstance(ArgumentParser().default_config_files, list)
     source = inspect.getsource(typehints.adapt_typehints)
     assert source.count("adapt_class_type(") >= 3  # looked up by name in the module at each call: the memo is seen
     assert isinstance(typehints.NestedArg, type)

@@ -8,6 +8,7 @@ name                                       where upstream                  check
 =========================================  ==============================  ===============
 ``_typehints.adapt_class_type``            ``jsonargparse/_typehints.py``  4.53.0
 ``_typehints.NestedArg``                   ``jsonargparse/_typehints.py``  4.53.0
+``ArgumentParser.get_defaults`` (patched)  ``jsonargparse/_core.py``       4.53.0
 ``_typehints.sub_defaults``,               ``jsonargparse/_typehints.py``  4.53.0
 ``allow_default_instance``, ``dump_kwargs``
 ``_common.lenient_check``,                 ``jsonargparse/_common.py``     4.53.0
@@ -53,7 +54,7 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["adapt_class_type", "forget", "install", "installed", "remembered", "stats"]
+__all__ = ["adapt_class_type", "forget", "get_defaults", "install", "installed", "remembered", "stats"]
 
 _memo: ContextVar[dict[Any, Any] | None] = ContextVar("lightcli_adapt_class_type_memo", default=None)
 _stats = {"kept": 0, "reused": 0, "passed": 0}
@@ -160,11 +161,38 @@ def adapt_class_type(
     return result
 
 
-def installed() -> bool:
-    """Whether jsonargparse's ``adapt_class_type`` goes through the memo."""
-    from jsonargparse import _typehints
+def get_defaults(self: Any, skip_validation: bool = False, **kwargs: Any) -> Any:
+    """``ArgumentParser.get_defaults``, answered from the memo for a parser it already answered in the same context.
 
-    return _typehints.__dict__.get("adapt_class_type") is adapt_class_type
+    jsonargparse asks a class parser for its defaults for every element of a list of class_path values in
+    several passes (1000 nested layers: 16,000 times), each time copying every default and adding the defaults
+    of nested classes. A parser's defaults do not change while a command parses (they are set when it is
+    built); a parser with default config files (read from disk) is always asked afresh.
+    """
+    original = _original["get_defaults"]
+    memo = _memo.get()
+    if memo is None or kwargs or self.default_config_files:
+        return original(self, skip_validation, **kwargs)
+    key = ("get_defaults", id(self), skip_validation, _context())
+    lenient = bool(_lenient())
+    kept = memo.get(key)
+    if kept is not None and (lenient or not kept[1]):
+        _stats["reused"] += 1
+        return kept[0].clone()
+    result = original(self, skip_validation)
+    memo[key] = (result.clone(), lenient)
+    _stats["kept"] += 1
+    return result
+
+
+def installed() -> bool:
+    """Whether jsonargparse's ``adapt_class_type`` and ``ArgumentParser.get_defaults`` go through the memo."""
+    from jsonargparse import _core, _typehints
+
+    return (
+        _typehints.__dict__.get("adapt_class_type") is adapt_class_type
+        and _core.ArgumentParser.__dict__.get("get_defaults") is get_defaults
+    )
 
 
 def install() -> bool:
@@ -173,15 +201,21 @@ def install() -> bool:
     It keeps nothing until :func:`remembered` is active.
     """
     import jsonargparse
-    from jsonargparse import _typehints
+    from jsonargparse import _core, _typehints
 
-    if installed():
+    if installed() or {"adapt_class_type", "get_defaults"} <= set(_original):
         return True
     current = _typehints.__dict__.get("adapt_class_type")
-    if not jsonargparse.__version__.startswith("4.") or not callable(current):
+    defaults = _core.ArgumentParser.__dict__.get("get_defaults")
+    if not jsonargparse.__version__.startswith("4.") or not callable(current) or not callable(defaults):
         return False  # another version: leave jsonargparse alone
-    _original["adapt_class_type"] = current
-    setattr(_typehints, "adapt_class_type", adapt_class_type)  # noqa: B010 - replaced on purpose
+    # once per process: a function put in front of the memo later (a test counting calls) calls the memo
+    if "adapt_class_type" not in _original:
+        _original["adapt_class_type"] = current
+        setattr(_typehints, "adapt_class_type", adapt_class_type)  # noqa: B010 - replaced on purpose
+    if "get_defaults" not in _original:
+        _original["get_defaults"] = defaults
+        _core.ArgumentParser.get_defaults = get_defaults  # type: ignore[method-assign]
     return True
 
 
