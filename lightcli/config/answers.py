@@ -1,8 +1,13 @@
 """Answers kept per environment: ``--help``, ``completion``, ``schema`` and a static ``check`` without torch.
 
 These answers are the same every time their inputs are the same, and most of their time goes to importing
-torch and Lightning (about 4 s). The first run answers as usual and keeps what it printed; the next run with
-the same key prints it again without importing either. The key holds everything the answer depends on:
+torch and Lightning (about 4 s). Those that read no config (``--help``, ``fit --help``, ``completion zsh``,
+``schema``...) are kept together, in the environment's index (:mod:`lightcli.config.index`, keyed by
+:func:`cache_key` without the arguments): the first of them renders the others too, so a question never asked
+before is answered without torch. The others (``fit --config x.yaml --help``, ``--system.model.help CLASS``,
+``check fit --config x.yaml``) are kept here one by one: the first run answers as usual and keeps what it
+printed; the next run with the same key prints it again without importing either. The key holds everything
+the answer depends on:
 
 - the program's name (the usage line shows it), the arguments and the working directory;
 - the Python (executable, version, ``sys.path``) and every installed distribution with its version (the

@@ -74,7 +74,7 @@ KEEP = 20
 """How many indexes (environments) are kept (the oldest go first)."""
 
 _FORMAT = "lightcli-index-1"
-_ALIASES = {("schema",): ("schema", "fit"), ("check",): ("check", "--help")}
+_ALIASES: dict[tuple[str, ...], tuple[str, ...]] = {("schema",): ("schema", "fit"), ("check",): ("check", "--help")}
 
 Render = Callable[[list[str]], int]
 """Answers ``lightcli <args>`` (printing it) and returns the exit code."""
