@@ -60,7 +60,9 @@ def main(args: list[str] | None = None, background: bool = False) -> int:
             folder, unloaded[:] = unloaded[0], [None]  # the project is imported once per process
             return _dispatch(args, folder)
 
-        return index.answered(asked, ["--project", project] if project else [], render, background)
+        lightning = LIGHTNING_TARGET.split(":")[0]  # imports torch and Lightning (a project is imported before)
+        prepare = None if project else lambda: importlib.import_module(lightning)
+        return index.answered(asked, ["--project", project] if project else [], render, background, prepare)
     # help, completion, schema, a static check: kept per environment, answered again without torch
     return answered(argv, lambda: _dispatch(rest, project))
 

@@ -13,15 +13,17 @@ A question of the index is answered from it without importing torch or Lightning
 it is answered on the import path, and the index gets the rest in the same process, which has torch and
 Lightning imported already:
 
-- the Lightning helps (:data:`HELPS`) are rendered first, before a schema, a completion script or a tool's
-  help is answered: those import more classes (torchmetrics, lightcli's tools), and ``--help`` lists the
-  known subclasses of what is imported, so a help rendered after them would differ from a fresh one;
-- once the question is answered (and printed), a forked copy of the process renders the remaining questions
-  in the background (detached: its own session, the standard streams on ``/dev/null``, lower priority) and
-  adds each one to the index as soon as it is rendered; the command itself ends as soon as its answer is out.
-  Only the ``lightcli`` command forks (:func:`lightcli.commands.run`), never a caller of
-  :func:`lightcli.commands.main`; a lock file beside the index (``<key>.lock``, held by the forked process)
-  keeps it to one such process per environment.
+- once a help is answered (and printed), a forked copy of the process renders the remaining questions in
+  the background (detached: its own session, the standard streams on ``/dev/null``, lower priority) and adds
+  each one to the index as soon as it is rendered; the command itself ends as soon as its answer is out;
+- the Lightning helps (:data:`HELPS`) are rendered before a schema, a completion script or a tool's help:
+  those import more classes (torchmetrics, lightcli's tools), and ``--help`` lists the known subclasses of
+  what is imported, so a help rendered after them would differ from a fresh one. For such a question, the
+  copy is forked before it is answered, once torch and Lightning are imported (with ``--project``, whose
+  modules are imported before them, the process renders the helps itself first);
+- only the ``lightcli`` command forks (:func:`lightcli.commands.run`), never a caller of
+  :func:`lightcli.commands.main` (the answer alone is kept, with the helps rendered first); a lock file beside
+  the index (``<key>.lock``, held by the forked process) keeps it to one such process per environment.
 
 Any change in the key is another index: answered on the import path again, then indexed again. The index is
 written whole (a temporary file renamed), the newest :data:`KEEP` kept. ``LIGHTCLI_NO_CACHE=1`` turns it
@@ -182,7 +184,13 @@ def _rendered(render: Render, asked: tuple[str, ...], ttys: tuple[bool, bool]) -
     return out.getvalue(), err.getvalue(), code
 
 
-def answered(asked: tuple[str, ...], project_args: list[str], render: Render, background: bool = False) -> int:
+def answered(
+    asked: tuple[str, ...],
+    project_args: list[str],
+    render: Render,
+    background: bool = False,
+    prepare: Callable[[], object] | None = None,
+) -> int:
     """Prints the answer to ``asked`` (one of :data:`QUESTIONS`) from the index, or renders it and indexes it.
 
     Args:
@@ -190,6 +198,8 @@ def answered(asked: tuple[str, ...], project_args: list[str], render: Render, ba
         project_args: ``["--project", folder]`` when given (its files are part of the key), else empty.
         render: Answers a question on the import path (printing it) and returns the exit code.
         background: Whether the rest of the index may be rendered by a forked copy of this process.
+        prepare: Imports what every answer imports first (torch, Lightning), as a fresh ``--help`` would: the
+            copy that renders the rest can then be forked before the answer to a tool's question imports more.
 
     Returns:
         The exit code.
@@ -208,9 +218,16 @@ def answered(asked: tuple[str, ...], project_args: list[str], render: Render, ba
     if profiled():
         return render(list(asked))
     ttys = _ttys()
+    missing = [q for q in QUESTIONS if _name(q) not in entries and q != asked]
     new: dict[tuple[str, ...], tuple[str, str, int]] = {}
-    if asked not in HELPS:  # before anything imports more classes (the helps list the imported subclasses)
-        new = {q: _rendered(render, q, ttys) for q in HELPS if _name(q) not in entries}
+    forked = False
+    if asked not in HELPS and any(q in HELPS for q in missing):  # the helps list the imported subclasses:
+        if background and prepare is not None:  # rendered before anything imports more classes
+            with contextlib.suppress(Exception):  # else the answer reports it
+                prepare()
+                forked = _in_background(path, missing, render, ttys)
+        if not forked:
+            new = {q: _rendered(render, q, ttys) for q in HELPS if q in missing}
     out_tee, err_tee = Tee(sys.stdout), Tee(sys.stderr)
     streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = out_tee, err_tee
@@ -220,36 +237,37 @@ def answered(asked: tuple[str, ...], project_args: list[str], render: Render, ba
         sys.stdout, sys.stderr = streams
     new[asked] = ("".join(out_tee.parts), "".join(err_tee.parts), code)
     _store(path, new)
-    missing = [q for q in QUESTIONS if _name(q) not in entries and q not in new]
-    if code == 0 and background and missing:
-        _in_background(path, missing, render, ttys)
+    rest = [q for q in missing if q not in new]
+    if code == 0 and background and not forked and rest:
+        _in_background(path, rest, render, ttys)
     return code
 
 
-def _in_background(path: Path, missing: list[tuple[str, ...]], render: Render, ttys: tuple[bool, bool]) -> None:
+def _in_background(path: Path, missing: list[tuple[str, ...]], render: Render, ttys: tuple[bool, bool]) -> bool:
     """Renders the ``missing`` questions into the index in a forked, detached copy of this process.
 
-    Nothing happens when this system cannot fork, or when another process indexes this environment.
+    Returns:
+        Whether it was forked: not when this system cannot fork, nor when another process indexes this environment.
     """
     if fcntl is None or not hasattr(os, "fork"):
-        return
+        return False
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = os.open(path.with_suffix(".lock"), os.O_CREAT | os.O_RDWR, 0o600)
     except OSError:
-        return
+        return False
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until the forked process ends
     except OSError:
         os.close(lock)
-        return
+        return False
     size = shutil.get_terminal_size()  # the width the answers are rendered for, once the streams are /dev/null
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
     if os.fork() != 0:
         os.close(lock)  # the forked process still holds it
-        return
+        return True
     try:  # the forked process: never returns to the caller
         os.setsid()  # not stopped by the terminal's Ctrl-C
         null = os.open(os.devnull, os.O_RDWR)
