@@ -14,8 +14,9 @@ it is answered on the import path, and the index gets the rest in the same proce
 Lightning imported already:
 
 - once a help is answered (and printed), a forked copy of the process renders the remaining questions in
-  the background (detached: its own session, the standard streams on ``/dev/null``, lower priority) and adds
-  each one to the index as soon as it is rendered; the command itself ends as soon as its answer is out;
+  the background (detached: its own session, the standard streams on ``/dev/null``, lower priority), once the
+  command has ended, and adds each one to the index as soon as it is rendered; the command itself ends as soon
+  as its answer is out;
 - the Lightning helps (:data:`HELPS`) are rendered before a schema, a completion script or a tool's help:
   those import more classes (torchmetrics, lightcli's tools), and ``--help`` lists the known subclasses of
   what is imported, so a help rendered after them would differ from a fresh one. For such a question, the
@@ -265,8 +266,10 @@ def _in_background(path: Path, missing: list[tuple[str, ...]], render: Render, t
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
+    parent_alive, alive = os.pipe()  # the write end stays open in this process until it ends
     if os.fork() != 0:
         os.close(lock)  # the forked process still holds it
+        os.close(parent_alive)
         return True
     try:  # the forked process: never returns to the caller
         os.setsid()  # not stopped by the terminal's Ctrl-C
@@ -276,6 +279,8 @@ def _in_background(path: Path, missing: list[tuple[str, ...]], render: Render, t
         os.environ["COLUMNS"], os.environ["LINES"] = str(size.columns), str(size.lines)
         with contextlib.suppress(OSError):
             os.nice(10)
+        os.close(alive)
+        os.read(parent_alive, 1)  # returns once the command has ended: the answer is never slowed by the rest
         for asked in missing:
             _store(path, {asked: _rendered(render, asked, ttys)})
     finally:
