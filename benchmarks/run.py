@@ -66,6 +66,10 @@ COMMANDS: dict[str, tuple[list[str], list[str]]] = {
     "--help": ([*LIGHTCLI, "--help"], [sys.executable, str(BENCH / "c_cli.py"), "--help"]),
     "fit --help": ([*LIGHTCLI, "fit", "--help"], [sys.executable, str(BENCH / "c_cli.py"), "fit", "--help"]),
     "fit --help, cached": ([*LIGHTCLI, "fit", "--help"], [sys.executable, str(BENCH / "c_cli.py"), "fit", "--help"]),
+    "validate --help, indexed": (
+        [*LIGHTCLI, "validate", "--help"],
+        [sys.executable, str(BENCH / "c_cli.py"), "validate", "--help"],
+    ),
     "fit --print_config": (
         [*LIGHTCLI, "fit", "--config", str(BENCH / "d_system.yaml"), "--print_config"],
         [sys.executable, str(BENCH / "c_cli.py"), "fit", "--config", str(BENCH / "c_cli.yaml"), "--print_config"],
@@ -122,15 +126,32 @@ def _env() -> dict[str, str]:
     return env
 
 
-CACHED = ("fit --help, cached",)
-"""Commands run in one folder (:data:`ROOT`) after an untimed first run: lightcli answers them from its cache."""
+CACHED = {"fit --help, cached": ["fit", "--help"], "validate --help, indexed": ["fit", "--help"]}
+"""Commands run in one folder (:data:`ROOT`) after an untimed first question (the same one, or one whose index
+holds it, waited for): lightcli answers them from its cache. The other commands run with the cache off."""
+
+
+def _wait_for_index() -> None:
+    """Waits until no process renders lightcli's index (each holds its lock file): it would load the machine."""
+    import fcntl
+
+    from lightcli.config.index import index_folder
+
+    for lock in index_folder().glob("*.lock"):
+        with open(lock) as file:
+            fcntl.flock(file, fcntl.LOCK_EX)
 
 
 def run_process(
-    cmd: list[str], out: Path | None = None, folder: Path | None = None
+    cmd: list[str], out: Path | None = None, folder: Path | None = None, cache: bool = True
 ) -> tuple[float, float, int, str, float]:
-    """Runs ``cmd`` in ``folder`` or a fresh temporary directory: (start, exit time, return code, stderr tail, RSS MB)."""
+    """Runs ``cmd`` in ``folder`` or a fresh temporary directory: (start, exit time, return code, stderr tail, RSS MB).
+
+    ``cache=False``: lightcli answers afresh (``LIGHTCLI_NO_CACHE=1``), and renders no index in the background.
+    """
     env = _env()
+    if not cache:
+        env["LIGHTCLI_NO_CACHE"] = "1"
     with tempfile.TemporaryDirectory(prefix="lightcli-bench-") as fresh:
         cwd = str(folder or fresh)
         log = Path(fresh) / "stderr.txt"
@@ -223,12 +244,14 @@ def bench_training(repeats: int) -> list[tuple[str, float, float, bool]]:
 
 def bench_commands(repeats: int) -> list[tuple[str, float, float, bool]]:
     times: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in COMMANDS}
-    for key in CACHED:
-        run_process(COMMANDS[key][0], folder=ROOT)  # the first answer, kept in the cache (not timed)
+    for first in CACHED.values():
+        run_process([*LIGHTCLI, *first], folder=ROOT)  # the first answer, kept in the cache (not timed)
+        _wait_for_index()
     for _ in range(repeats):
         for key, (ours, plain) in COMMANDS.items():
             for cmd, into in ((ours, times[key][0]), (plain, times[key][1])):
-                start, end, code, tail, _ = run_process(cmd, folder=ROOT if key in CACHED else None)
+                cached = key in CACHED
+                start, end, code, tail, _ = run_process(cmd, folder=ROOT if cached else None, cache=cached)
                 if code != 0:
                     sys.exit(f"`{' '.join(cmd)}` failed (exit code {code}):\n{tail}")
                 into.append(end - start)
@@ -252,6 +275,7 @@ def torch_free_help() -> list[tuple[str, float, float, bool]]:
     out = []
     for args in (["--help"], ["fit", "--help"]):
         run_process([*LIGHTCLI, *args], folder=ROOT)  # the first answer, kept
+        _wait_for_index()
         proc = subprocess.run(
             [sys.executable, "-X", "importtime", *LIGHTCLI[1:], *args],
             check=False,

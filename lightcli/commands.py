@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 
-from lightcli.config import files, migrations
+from lightcli.config import files, index, migrations
 from lightcli.config.answers import answered
 from lightcli.config.commands import COMMANDS, LIGHTNING_TARGET, SUBCOMMANDS, requested_subcommand
 from lightcli.config.preflight import version_problems, versions_text
@@ -23,13 +23,19 @@ from lightcli.run.quiet import quiet
 __all__ = ["main", "run"]
 
 
-def main(args: list[str] | None = None) -> int:
+def main(args: list[str] | None = None, background: bool = False) -> int:
     """Runs ``lightcli`` with the given arguments (``sys.argv[1:]`` when None) and returns the exit code.
 
     Modules in the current working directory are importable by class_path, and so are those of
     ``--project <folder>`` (or ``project: <folder>`` in a config) as ``project.<module>.<Name>`` (see
     :mod:`lightcli.config.project`). Help, completion scripts, schemas and static checks are answered from a
-    cache kept per environment when nothing they depend on changed (see :mod:`lightcli.config.answers`).
+    cache kept per environment when nothing they depend on changed (see :mod:`lightcli.config.answers`); those
+    that read no config, from the environment's index (see :mod:`lightcli.config.index`).
+
+    Args:
+        args: The arguments (``sys.argv[1:]`` when None).
+        background: Whether a forked copy of this process may render the rest of the index once the answer is
+            printed (the ``lightcli`` command: :func:`run`).
     """
     argv = list(sys.argv[1:] if args is None else args)
     if "--version" in argv and requested_subcommand(argv) in (None, *SUBCOMMANDS):
@@ -46,6 +52,17 @@ def main(args: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    asked = index.question(rest)
+    if asked is not None:  # no config read: from the environment's index, else rendered with the rest of it
+        unloaded = [project]
+
+        def render(args: list[str]) -> int:
+            folder, unloaded[:] = unloaded[0], [None]  # the project is imported once per process
+            return _dispatch(args, folder)
+
+        lightning = LIGHTNING_TARGET.split(":")[0]  # imports torch and Lightning (a project is imported before)
+        prepare = None if project else lambda: importlib.import_module(lightning)
+        return index.answered(asked, ["--project", project] if project else [], render, background, prepare)
     # help, completion, schema, a static check: kept per environment, answered again without torch
     return answered(argv, lambda: _dispatch(rest, project))
 
@@ -83,7 +100,7 @@ def run() -> None:
     exit handlers run and the standard streams are flushed, then Python's teardown of torch and
     Lightning (about a second) is skipped. Errors and the other subcommands exit normally.
     """
-    code = main()
+    code = main(background=True)
     if code == 0 and requested_subcommand(sys.argv[1:]) in SUBCOMMANDS:
         _exit_now()
     sys.exit(code)

@@ -1,5 +1,7 @@
 """Help, completion, schema and static check answered again from the per-environment cache, without torch.
 
+The questions that read no config go to the environment's index (tests/test_index.py covers it more).
+
 The subprocess tests prove the point end to end (``sys.modules`` of the second process has no torch, and
 its output is byte for byte the first one's); the in-process ones check what the key holds and what is kept.
 """
@@ -61,12 +63,12 @@ def work(tmp_path: Path) -> Path:
     return folder
 
 
-def test_fit_help_is_answered_again_without_torch_byte_for_byte(work: Path) -> None:
+def test_the_help_of_a_config_is_answered_again_without_torch_byte_for_byte(work: Path) -> None:
     cache = work.parent / "cache"
-    first = _lightcli(work, cache, "fit", "--help")
+    first = _lightcli(work, cache, "fit", "--config", "tiny.yaml", "--help")  # the config's classes: not indexed
     assert first.code == 0 and b"usage:" in first.stdout
     assert "torch" in first.heavy and "pytorch_lightning" in first.heavy  # answered by the parser
-    second = _lightcli(work, cache, "fit", "--help")
+    second = _lightcli(work, cache, "fit", "--config", "tiny.yaml", "--help")
     assert second.heavy == set()
     assert (second.stdout, second.stderr, second.code) == (first.stdout, first.stderr, first.code)
     assert len(list((cache / "lightcli" / "answers").glob("*.json"))) == 1
@@ -112,7 +114,7 @@ def cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     [(["schema", "validate"], schema), pytest.param(["completion", "bash"], completion, marks=pytest.mark.slow)],
     ids=["schema", "bash"],
 )
-def test_schema_and_completion_are_answered_from_the_cache_as_first_printed(
+def test_schema_and_completion_are_answered_from_the_index_as_first_printed(
     cached: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str], tool: object
 ) -> None:
     assert commands.main(args) == 0

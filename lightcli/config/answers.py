@@ -1,8 +1,13 @@
 """Answers kept per environment: ``--help``, ``completion``, ``schema`` and a static ``check`` without torch.
 
 These answers are the same every time their inputs are the same, and most of their time goes to importing
-torch and Lightning (about 4 s). The first run answers as usual and keeps what it printed; the next run with
-the same key prints it again without importing either. The key holds everything the answer depends on:
+torch and Lightning (about 4 s). Those that read no config (``--help``, ``fit --help``, ``completion zsh``,
+``schema``...) are kept together, in the environment's index (:mod:`lightcli.config.index`, keyed by
+:func:`cache_key` without the arguments): the first of them renders the others too, so a question never asked
+before is answered without torch. The others (``fit --config x.yaml --help``, ``--system.model.help CLASS``,
+``check fit --config x.yaml``) are kept here one by one: the first run answers as usual and keeps what it
+printed; the next run with the same key prints it again without importing either. The key holds everything
+the answer depends on:
 
 - the program's name (the usage line shows it), the arguments and the working directory;
 - the Python (executable, version, ``sys.path``) and every installed distribution with its version (the
@@ -42,7 +47,7 @@ import yaml
 
 from lightcli.config.commands import SUBCOMMANDS, requested_subcommand
 
-__all__ = ["CACHE_ENV_VAR", "KEEP", "MOST_FILES", "answered", "cache_folder", "cache_key", "kind"]
+__all__ = ["CACHE_ENV_VAR", "KEEP", "MOST_FILES", "Tee", "answered", "cache_folder", "cache_key", "kind", "profiled"]
 
 CACHE_ENV_VAR = "LIGHTCLI_NO_CACHE"
 """Set to ``1`` to answer every command afresh (nothing read from or written to the cache)."""
@@ -147,8 +152,13 @@ def _named_file(path: str) -> list[Any]:
     return [path, hashlib.sha256(data).hexdigest(), named]
 
 
-def cache_key(argv: list[str]) -> str | None:
-    """The key of the answer to ``lightcli <argv>`` in this environment, or None when it is not to be cached."""
+def cache_key(argv: list[str], tag: str = _FORMAT) -> str | None:
+    """The key of the answer to ``lightcli <argv>`` in this environment, or None when it is not to be cached.
+
+    Args:
+        argv: The arguments (the files and folders they name are part of the key).
+        tag: What the key is for (another tag, another key: :mod:`lightcli.config.index` keys its index with it).
+    """
     cwd = os.getcwd()
     seen = [0]
     package = str(Path(__file__).resolve().parents[1])
@@ -170,7 +180,7 @@ def cache_key(argv: list[str]) -> str | None:
     environment.pop(CACHE_ENV_VAR, None)
     streams = [s.isatty() if hasattr(s, "isatty") else None for s in (sys.stdout, sys.stderr)]
     program = os.path.basename(sys.argv[0]) if sys.argv else ""  # the usage line names it
-    parts = [_FORMAT, program, argv, cwd, sys.executable, sys.version, _installed(), folders, named]
+    parts = [tag, program, argv, cwd, sys.executable, sys.version, _installed(), folders, named]
     parts += [sorted(environment.items()), [size.columns, size.lines], streams]
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
@@ -182,7 +192,7 @@ class _Answer:
     code: int
 
 
-class _Tee:
+class Tee:
     """A text stream that writes through to another and keeps what was written."""
 
     def __init__(self, stream: TextIO) -> None:
@@ -226,6 +236,11 @@ def _store(folder: Path, key: str, answer: _Answer) -> None:
             old.unlink()
 
 
+def profiled() -> bool:
+    """Whether this process prints its imports (``python -X importtime``): its stderr says what ran, not kept."""
+    return "importtime" in sys._xoptions or bool(os.environ.get("PYTHONPROFILEIMPORTTIME"))
+
+
 def answered(argv: list[str], answer: Callable[[], int]) -> int:
     """Runs ``answer()`` for ``lightcli <argv>``, or prints its kept answer without running it.
 
@@ -244,14 +259,13 @@ def answered(argv: list[str], answer: Callable[[], int]) -> int:
         sys.stdout.write(kept.stdout)
         sys.stderr.write(kept.stderr)
         return kept.code
-    out, err = _Tee(sys.stdout), _Tee(sys.stderr)
+    out, err = Tee(sys.stdout), Tee(sys.stderr)
     stdout, stderr = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = out, err
     try:
         code = answer()
     finally:
         sys.stdout, sys.stderr = stdout, stderr
-    profiled = "importtime" in sys._xoptions or os.environ.get("PYTHONPROFILEIMPORTTIME")  # stderr says what ran
-    if code in _KEPT_CODES[what] and not profiled:
+    if code in _KEPT_CODES[what] and not profiled():
         _store(folder, key, _Answer("".join(out.parts), "".join(err.parts), code))
     return code

@@ -83,6 +83,12 @@ def _param_docs(cls: type) -> dict[str, str]:
     return docs
 
 
+_SIGNATURES: dict[type, tuple[list[Any], bool]] = {}
+"""Each class's parameters, read once per process (most of a schema's time): the schemas of the four subcommands
+and the completion scripts share them. Every schema builds its parser first, which sets jsonargparse's docstring
+settings the same way each time (no attribute docstrings), so what is read does not depend on what ran before."""
+
+
 def _plain_signature(cls: type) -> list[Any] | None:
     """The parameters of a class with a plain ``__init__`` (no ``*args``/``**kwargs``, no ``__new__``).
 
@@ -178,13 +184,13 @@ class SchemaBuilder:
         A plain ``__init__`` (no ``*args``/``**kwargs``) is read directly, which is fast; otherwise
         jsonargparse's resolver follows ``**kwargs`` into the parent classes, as the parser does.
         """
-        fast = _plain_signature(cls)
-        if fast is not None:
-            return fast, True
-        try:
-            return hints.parameters(cls), True
-        except Exception:
-            return [], False
+        if cls not in _SIGNATURES:
+            fast = _plain_signature(cls)
+            try:
+                _SIGNATURES[cls] = (fast, True) if fast is not None else (hints.parameters(cls), True)
+            except Exception:
+                _SIGNATURES[cls] = ([], False)
+        return _SIGNATURES[cls]
 
     def params_schema(self, cls: type, skip: int) -> dict[str, Any]:
         params, exact = self.signature(cls)
