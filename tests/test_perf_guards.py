@@ -184,6 +184,25 @@ def test_a_training_step_calls_no_lightning_logging_no_module_setattr_and_no_gen
     assert {"train/step/loss", "train/step/acc", "train/loss", "train/acc"} <= set(header)
 
 
+class ProfilerKind(pl.Callback):
+    """Records the class of the trainer's profiler."""
+
+    seen: ClassVar[list[str]] = []
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        ProfilerKind.seen.append(type(trainer.profiler).__name__)
+
+
+def test_the_no_op_profiler_is_only_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ProfilerKind.seen.clear()
+    callbacks = [{"class_path": "test_perf_guards.ProfilerKind"}]
+    for name, profiler in (("default", None), ("simple", "simple")):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        assert _run_fit(tmp_path / name, callbacks=callbacks, limit_val_batches=0, profiler=profiler) == 0
+    assert ProfilerKind.seen == ["Unprofiled", "SimpleProfiler"]
+
+
 def test_metrics_update_once_per_batch_and_compute_once_per_epoch_and_logging_step(workdir: Path) -> None:
     CountingAccuracy.updates = CountingAccuracy.computes = 0
     metrics = {"class_path": "test_perf_guards.CountingAccuracy"}
