@@ -8,6 +8,7 @@ the timings).
 from __future__ import annotations
 
 import copy
+import inspect
 import subprocess
 import sys
 from collections import Counter
@@ -143,7 +144,8 @@ class StepCalls(pl.Callback):
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         if self._start is not None:
-            StepCalls.per_step.append({k: StepCalls.counts[k] - self._start[k] for k in ("log", "setattr", "profile")})
+            counted = ("log", "setattr", "profile", "signature")
+            StepCalls.per_step.append({k: StepCalls.counts[k] - self._start[k] for k in counted})
         self._start = Counter(StepCalls.counts)
 
 
@@ -151,8 +153,9 @@ def test_a_training_step_calls_no_lightning_logging_no_module_setattr_and_no_gen
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A step (logging steps too) writes its values straight to the loggers, never through ``LightningModule.log``;
-    the ~40 ``_current_fx_name`` sets of Lightning's hook calls skip ``nn.Module.__setattr__``; and without a
-    ``profiler`` the ~40 profiler contexts of a step are lightcli's no-op, not Lightning's generator-based one."""
+    the ~40 ``_current_fx_name`` sets of Lightning's hook calls skip ``nn.Module.__setattr__``; without a
+    ``profiler`` the ~40 profiler contexts of a step are lightcli's no-op, not Lightning's generator-based one; and
+    the signature Lightning reads of ``training_step`` before each step is the stored one (no function parsed)."""
     StepCalls.per_step.clear()
     StepCalls.counts.clear()
     log, module_setattr, profile = pl.LightningModule.log, torch.nn.Module.__setattr__, Profiler.profile
@@ -173,11 +176,18 @@ def test_a_training_step_calls_no_lightning_logging_no_module_setattr_and_no_gen
     monkeypatch.setattr(pl.LightningModule, "log", counting_log)
     monkeypatch.setattr(torch.nn.Module, "__setattr__", counting_setattr)
     monkeypatch.setattr(Profiler, "profile", counting_profile)
+    from_function = inspect._signature_from_function  # type: ignore[attr-defined]
+
+    def counting_from_function(*args: Any, **kwargs: Any) -> Any:
+        StepCalls.counts["signature"] += 1
+        return from_function(*args, **kwargs)
+
+    monkeypatch.setattr(inspect, "_signature_from_function", counting_from_function)
     callbacks = [{"class_path": "test_perf_guards.StepCalls"}]
     csv = {"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": {"save_dir": "runs"}}
     assert _run_fit(workdir, callbacks=callbacks, logger=csv, limit_val_batches=0) == 0
     assert len(StepCalls.per_step) == STEPS - 1  # logging steps among them (LOG_EVERY)
-    assert StepCalls.per_step == [{"log": 0, "setattr": 0, "profile": 0}] * (STEPS - 1)
+    assert StepCalls.per_step == [{"log": 0, "setattr": 0, "profile": 0, "signature": 0}] * (STEPS - 1)
     assert StepCalls.counts["log"] == 2  # at the epoch's end: train/loss and train/acc, once each
     logged = (workdir / "runs").rglob("metrics.csv")
     header = next(logged).read_text().splitlines()[0].split(",")

@@ -207,6 +207,10 @@ class System(CheckedLoading, LoggedSteps):
         """One training step: forward, loss, metrics; Lightning does the backward and optimizer step."""
         return self.shared_step(batch, "train")
 
+    # Lightning reads this signature before every training step (inspect.getfullargspec, to pass batch_idx): the
+    # same signature, stored, spares parsing the function each time. A subclass's own training_step is read as usual.
+    training_step.__signature__ = inspect.signature(training_step)  # type: ignore[attr-defined]
+
     def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         """One validation step."""
         return self.shared_step(batch, "val")
