@@ -56,6 +56,7 @@ from lightcli.run.checkpoints import (
 )
 from lightcli.run.console import ProgressBar, metrics_table
 from lightcli.run.failures import RunClaim, disk_problem, failure_problem, frame_objects
+from lightcli.run.profiling import Unprofiled
 from lightcli.run.stored import forget as forget_checkpoints
 from lightcli.run.stored import read_checkpoint, stored_system_config
 from lightcli.upstream.jsonargparse import (
@@ -482,7 +483,8 @@ class LightCLI(CLIBase):
         """Builds the trainer, with lightcli's progress bar unless the progress bar is disabled.
 
         Adds the run directory's callbacks, checkpoints every epoch to ``<run>/checkpoints`` (with
-        ``last.ckpt``) unless a ModelCheckpoint is given, and writes checkpoints atomically.
+        ``last.ckpt``) unless a ModelCheckpoint is given, and writes checkpoints atomically. Without a
+        ``profiler``, the trainer's is :class:`~lightcli.run.profiling.Unprofiled` (records nothing, as Lightning's).
         """
         callbacks = [self.section(self.config_init, c) for c in self.subcommand_parser(self.subcommand).callback_keys]
         config = {**self.section(self.config_init, "trainer", default={}), **kwargs}
@@ -503,6 +505,8 @@ class LightCLI(CLIBase):
                 callbacks.append(  # one run per directory: overwrite, never last-v1.ckpt
                     ModelCheckpoint(dirpath=run_dir / runs.CHECKPOINTS, save_last=True, enable_version_counter=False)
                 )
+        if config.get("profiler") is None and not config.get("barebones"):
+            config["profiler"] = Unprofiled()  # what Lightning's default does (nothing), at a lower cost per hook
         trainer = self.build_trainer(config, callbacks)
         use_atomic_checkpoints(trainer)
         return trainer

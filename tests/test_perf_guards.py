@@ -8,8 +8,10 @@ the timings).
 from __future__ import annotations
 
 import copy
+import inspect
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,12 +19,14 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import yaml
+from pytorch_lightning.profilers import Profiler
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import Dataset
 from torchmetrics.classification import MulticlassAccuracy
 
 from conftest import REPO, subprocess_env, tiny_config, write_config
 from lightcli.cli import LightCLI, main
+from lightcli.core.system import System
 from lightcli.run.console import quiet
 from lightcli.upstream import jsonargparse as parsing
 from lightcli.upstream import lightning as upstream_lightning
@@ -128,6 +132,86 @@ def test_no_host_sync_between_logging_steps(workdir: Path) -> None:
     assert [s for i, s in enumerate(steps) if i not in logging_steps] == [0] * (len(steps) - len(logging_steps))
     # a logging step reads the loss and the accuracy once each, nothing else
     assert [steps[i] for i in logging_steps] == [2] * len(logging_steps)
+
+
+class StepCalls(pl.Callback):
+    """Records the calls counted in :attr:`counts` during each training step (from one batch start to the next)."""
+
+    counts: ClassVar[Counter[str]] = Counter()
+    per_step: ClassVar[list[dict[str, int]]] = []
+
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        self._start: Counter[str] | None = None
+
+    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        if self._start is not None:
+            counted = ("log", "setattr", "profile", "signature")
+            StepCalls.per_step.append({k: StepCalls.counts[k] - self._start[k] for k in counted})
+        self._start = Counter(StepCalls.counts)
+
+
+def test_a_training_step_calls_no_lightning_logging_no_module_setattr_and_no_generator_profiler(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step (logging steps too) writes its values straight to the loggers, never through ``LightningModule.log``;
+    the ~40 ``_current_fx_name`` sets of Lightning's hook calls skip ``nn.Module.__setattr__``; without a
+    ``profiler`` the ~40 profiler contexts of a step are lightcli's no-op, not Lightning's generator-based one; and
+    the signature Lightning reads of ``training_step`` before each step is the stored one (no function parsed)."""
+    StepCalls.per_step.clear()
+    StepCalls.counts.clear()
+    log, module_setattr, profile = pl.LightningModule.log, torch.nn.Module.__setattr__, Profiler.profile
+
+    def counting_log(self: Any, *args: Any, **kwargs: Any) -> None:
+        StepCalls.counts["log"] += 1
+        log(self, *args, **kwargs)
+
+    def counting_setattr(self: Any, name: str, value: Any) -> None:
+        if isinstance(self, System):
+            StepCalls.counts["setattr"] += 1
+        module_setattr(self, name, value)
+
+    def counting_profile(self: Any, action_name: str) -> Any:
+        StepCalls.counts["profile"] += 1
+        return profile(self, action_name)
+
+    monkeypatch.setattr(pl.LightningModule, "log", counting_log)
+    monkeypatch.setattr(torch.nn.Module, "__setattr__", counting_setattr)
+    monkeypatch.setattr(Profiler, "profile", counting_profile)
+    from_function = inspect._signature_from_function  # type: ignore[attr-defined]
+
+    def counting_from_function(*args: Any, **kwargs: Any) -> Any:
+        StepCalls.counts["signature"] += 1
+        return from_function(*args, **kwargs)
+
+    monkeypatch.setattr(inspect, "_signature_from_function", counting_from_function)
+    callbacks = [{"class_path": "test_perf_guards.StepCalls"}]
+    csv = {"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": {"save_dir": "runs"}}
+    assert _run_fit(workdir, callbacks=callbacks, logger=csv, limit_val_batches=0) == 0
+    assert len(StepCalls.per_step) == STEPS - 1  # logging steps among them (LOG_EVERY)
+    assert StepCalls.per_step == [{"log": 0, "setattr": 0, "profile": 0, "signature": 0}] * (STEPS - 1)
+    assert StepCalls.counts["log"] == 2  # at the epoch's end: train/loss and train/acc, once each
+    logged = (workdir / "runs").rglob("metrics.csv")
+    header = next(logged).read_text().splitlines()[0].split(",")
+    assert {"train/step/loss", "train/step/acc", "train/loss", "train/acc"} <= set(header)
+
+
+class ProfilerKind(pl.Callback):
+    """Records the class of the trainer's profiler."""
+
+    seen: ClassVar[list[str]] = []
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        ProfilerKind.seen.append(type(trainer.profiler).__name__)
+
+
+def test_the_no_op_profiler_is_only_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ProfilerKind.seen.clear()
+    callbacks = [{"class_path": "test_perf_guards.ProfilerKind"}]
+    for name, profiler in (("default", None), ("simple", "simple")):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        assert _run_fit(tmp_path / name, callbacks=callbacks, limit_val_batches=0, profiler=profiler) == 0
+    assert ProfilerKind.seen == ["Unprofiled", "SimpleProfiler"]
 
 
 def test_metrics_update_once_per_batch_and_compute_once_per_epoch_and_logging_step(workdir: Path) -> None:

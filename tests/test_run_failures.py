@@ -88,7 +88,7 @@ def test_a_multitask_metric_is_logged_per_key() -> None:
     from torchmetrics.classification import MulticlassAccuracy
     from torchmetrics.wrappers import MultitaskWrapper
 
-    from lightcli.core.system import _flatten, _updated
+    from lightcli.core.steplog import _flatten, _updated
 
     tasks = MultitaskWrapper({"a": MulticlassAccuracy(num_classes=3), "b": MulticlassAccuracy(num_classes=3)})
     collection = MetricCollection({"tasks": tasks}, compute_groups=False)

@@ -50,7 +50,8 @@ def _access(batch: Any, accessor: Accessor, what: str) -> Any:
     if isinstance(accessor, int):
         if isinstance(batch, torch.Tensor) and accessor == 0:
             return batch  # a bare tensor batch is the input itself
-        if isinstance(batch, Sequence) and not isinstance(batch, str):
+        # a tuple or list (the usual batch) without the slower Sequence check
+        if type(batch) in (tuple, list) or (isinstance(batch, Sequence) and not isinstance(batch, str)):
             if -len(batch) <= accessor < len(batch):
                 return batch[accessor]
             raise _error(what, "", f"index {accessor} is out of range for a batch of {len(batch)} items")
@@ -114,6 +115,8 @@ class ArgumentsAdapter:
 
     def arguments(self, input: Any, target: Any, pred: Any) -> tuple[list[Any], dict[str, Any]]:
         """Returns the positional and keyword arguments for the call."""
+        if self.pred == 0 and self.target == 1 and self.input is None and not self._transforms():
+            return [pred, target], {}  # the default, called every step: nothing to place
         placed: list[tuple[int | str, Any]] = []
         if self.pred is not None:
             placed.append((self.pred, _apply(pred, self.pred_transforms)))
@@ -133,6 +136,9 @@ class ArgumentsAdapter:
         args, kwargs = self.arguments(input, target, pred)
         return fn(*args, **kwargs)
 
+    def _transforms(self) -> bool:
+        return bool(self.pred_transforms or self.target_transforms or self.input_transforms)
+
 
 @dataclass
 class LoggingAdapter:
@@ -147,6 +153,8 @@ class LoggingAdapter:
 
     def __call__(self, input: Any, target: Any, pred: Any) -> tuple[Any, Any, Any]:
         """Returns the transformed ``(input, target, pred)``."""
+        if not (self.input_transforms or self.target_transforms or self.pred_transforms):
+            return input, target, pred
         return (
             _apply(input, self.input_transforms),
             _apply(target, self.target_transforms),

@@ -5,11 +5,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
-import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from torch import nn
 from torch.optim import Optimizer
@@ -25,8 +23,9 @@ from lightcli.core.loading import CheckedLoading
 from lightcli.core.optim import ParamGroup, build_optimizer, build_param_groups
 from lightcli.core.parts import DataLoaders, Metrics, MetricsArg, Mode, Scheduler
 from lightcli.core.required import criterion_required, loader_required, monitor_required, optimizer_required
+from lightcli.core.steplog import LoggedSteps
 from lightcli.core.weights import Weights, load_and_report
-from lightcli.upstream.lightning_core import attached_trainer, built_from_config
+from lightcli.upstream.lightning_core import built_from_config
 
 __all__ = ["DataLoaders", "Metrics", "Mode", "Scheduler", "System"]
 
@@ -54,7 +53,7 @@ def _detach(value: Any) -> Any:
     return value.detach() if isinstance(value, torch.Tensor) else value
 
 
-class System(CheckedLoading, pl.LightningModule):
+class System(CheckedLoading, LoggedSteps):
     """Trains, validates, tests and predicts with a model, a criterion, an optimizer and data from a config.
 
     Args:
@@ -90,7 +89,7 @@ class System(CheckedLoading, pl.LightningModule):
         param_groups: list[ParamGroup] | None = None,
         stop_on_nan: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__(stop_on_nan=stop_on_nan)
         if built_from_config():
             # built from a config: the hyperparameters are that config, so load_from_checkpoint can rebuild it
             self.save_hyperparameters()
@@ -107,7 +106,6 @@ class System(CheckedLoading, pl.LightningModule):
         self.dataloaders = dataloaders or DataLoaders()
         self.adapters = adapters or ModeAdapters()
         self.inferer = inferer
-        self.stop_on_nan = stop_on_nan
         seen: set[int] = set()
         for mode in _LOSS_MODES:
             given = getattr(metrics, mode) if metrics is not None else None
@@ -118,9 +116,6 @@ class System(CheckedLoading, pl.LightningModule):
         accepted = inspect.signature(model.forward).parameters
         self._forward_epoch = "epoch" in accepted
         self._forward_step = "step" in accepted
-        self._loss_sums: dict[str, dict[str, torch.Tensor]] = {}
-        self._loss_counts: dict[str, int] = {}
-        self._last_loss: torch.Tensor | None = None
         self._problems: list[Problem] | None = None  # recording instead of raising (collecting_problems)
         self._proven: set[str] = set()  # the modes that ran a step without failing
 
@@ -157,10 +152,6 @@ class System(CheckedLoading, pl.LightningModule):
         """Whether a step of ``mode`` has run without failing: what fails after it is not a misfit of the parts."""
         return mode in self._proven
 
-    def metrics_of(self, mode: str) -> MetricCollection | None:
-        """The metric collection of a mode, or None."""
-        return getattr(self, f"{mode}_metrics", None)
-
     # -- steps ---------------------------------------------------------------------------------------
 
     def shared_step(self, batch: Any, mode: Mode) -> dict[str, Any]:
@@ -195,10 +186,12 @@ class System(CheckedLoading, pl.LightningModule):
             raise steps.forward_failed(error, mode, input, inferer) from error
         loss: torch.Tensor | None = None
         step_metrics: dict[str, torch.Tensor] | None = None
+        target_out, pred_out = _detach(target), _detach(pred)
         if mode != "predict":
-            loss = self._loss(mode, adapters, input, target, pred)
-            step_metrics = self._update_metrics(mode, adapters, input, target, pred)
-        logged_input, logged_target, logged_pred = adapters.logging(input, _detach(target), _detach(pred))
+            logging_step = mode == "train" and self.is_logging_step()
+            loss = self._loss(mode, adapters, input, target, pred, logging_step)
+            step_metrics = self._update_metrics(mode, adapters, input, target_out, pred_out, logging_step)
+        logged_input, logged_target, logged_pred = adapters.logging(input, target_out, pred_out)
         if self._problems is None:
             self._proven.add(mode)
         return {
@@ -213,6 +206,10 @@ class System(CheckedLoading, pl.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
         """One training step: forward, loss, metrics; Lightning does the backward and optimizer step."""
         return self.shared_step(batch, "train")
+
+    # Lightning reads this signature before every training step (inspect.getfullargspec, to pass batch_idx): the
+    # same signature, stored, spares parsing the function each time. A subclass's own training_step is read as usual.
+    training_step.__signature__ = inspect.signature(training_step)  # type: ignore[attr-defined]
 
     def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         """One validation step."""
@@ -246,7 +243,9 @@ class System(CheckedLoading, pl.LightningModule):
             raise error from cause
         self._problems.extend(error.problems)
 
-    def _loss(self, mode: str, adapters: Any, input: Any, target: Any, pred: Any) -> torch.Tensor | None:
+    def _loss(
+        self, mode: str, adapters: Any, input: Any, target: Any, pred: Any, logging_step: bool
+    ) -> torch.Tensor | None:
         if self.criterion is None:
             if mode == "train":
                 raise ConfigError(criterion_required())
@@ -274,62 +273,27 @@ class System(CheckedLoading, pl.LightningModule):
                     Problem("system.criterion", expected, got, "Return the loss to optimize under 'total'.")
                 )
             losses = {"loss": value["total"], **{f"loss/{k}": v for k, v in value.items() if k != "total"}}
-        total = losses["loss"]
-        n = _batch_size(input)
-        sums = self._loss_sums.setdefault(mode, {})
-        for name, loss in losses.items():
-            weighted = loss.detach() * n
-            sums[name] = sums[name] + weighted if name in sums else weighted
-        self._loss_counts[mode] = self._loss_counts.get(mode, 0) + n
-        if mode == "train":
-            self._last_loss = total.detach()
-            self._log_train_step(losses)
-        return total
-
-    def _stop_if_not_finite(self, values: dict[str, float], when: str) -> None:
-        """Raises FloatingPointError naming the first non-finite loss part among ``values`` (``loss``, ``loss/<part>``).
-
-        Called with values read anyway (logging steps, the epoch's loss sums): no extra host sync per step.
-        """
-        bad = [k for k, v in values.items() if not math.isfinite(v)]
-        if not self.stop_on_nan or not bad:
-            return
-        name = next((k for k in bad if k != "loss"), bad[0])
-        part = f"the loss part {name.removeprefix('loss/')!r}" if name != "loss" else "the loss"
-        raise FloatingPointError(
-            f"{part} is {values[name]} at epoch {self.current_epoch}, {when}: the run stopped "
-            "(lower the learning rate or check the data; stop_on_nan: false trains on)"
-        )
-
-    def _check_epoch_losses(self) -> None:
-        """Before validation in fit and at the end of a training epoch: the epoch's losses so far are finite."""
-        sums = self._loss_sums.get("train")
-        if self.stop_on_nan and sums:
-            values = {k: float(v) if v.numel() == 1 else float(v.sum()) for k, v in sums.items()}
-            self._stop_if_not_finite(values, f"by step {self.global_step - 1}")
-
-    def on_validation_start(self) -> None:
-        """In fit: stops the run before a non-finite training loss reaches validation and its checkpoint."""
-        trainer = attached_trainer(self)
-        if trainer is not None and trainer.state.fn == "fit" and not trainer.sanity_checking:
-            self._check_epoch_losses()
+        self.add_losses(mode, losses, _batch_size(input), logging_step)
+        return losses["loss"]
 
     def _update_metrics(
-        self, mode: str, adapters: Any, input: Any, target: Any, pred: Any
+        self, mode: str, adapters: Any, input: Any, target: Any, pred: Any, logging_step: bool
     ) -> dict[str, torch.Tensor] | None:
+        """Updates the metrics of ``mode`` with a step's detached ``target`` and ``pred``; on a logging step, returns
+        the values computed on this batch too."""
         collection = self.metrics_of(mode)
         if collection is None:
             return None
         try:
-            args, kwargs = adapters.metrics.arguments(input, _detach(target), _detach(pred))
+            args, kwargs = adapters.metrics.arguments(input, target, pred)
         except Exception as error:
             self._pass_on(mode, error)
             self._failed(steps.metrics_adapter_failed(error, mode), error)
             return None
         try:
-            if mode == "train" and self._is_log_step():
+            if logging_step:
                 values = collection(*args, **kwargs)  # batch values, computed once, and the epoch state updated
-                self._pending_step_metrics = values
+                self.keep_step_metrics(values)
                 return values
             collection.update(*args, **kwargs)
         except Exception as error:
@@ -337,77 +301,6 @@ class System(CheckedLoading, pl.LightningModule):
             items = collection.items(keep_base=True)
             self._failed(steps.metrics_failed(error, mode, items, (args, kwargs), pred, target), error)
         return None
-
-    # -- logging -------------------------------------------------------------------------------------
-
-    def _is_log_step(self) -> bool:
-        trainer = attached_trainer(self)
-        if trainer is None or not trainer.loggers or trainer.sanity_checking:
-            return False
-        every: int = getattr(trainer, "log_every_n_steps", 50)  # set by Lightning's logger connector
-        return (self.global_step + 1) % max(every, 1) == 0
-
-    def _log_train_step(self, losses: dict[str, torch.Tensor]) -> None:
-        self._pending_step_losses = losses if self._is_log_step() else None
-
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        """Writes this step's loss, metrics, learning rate and momentum to the loggers on logging steps."""
-        losses = getattr(self, "_pending_step_losses", None)
-        if losses is None:
-            return
-        read = {k: v.item() for k, v in losses.items()}
-        self._stop_if_not_finite(read, f"step {self.global_step - 1}")
-        values: dict[str, float] = {f"train/step/{k}": v for k, v in read.items()}
-        step_metrics = getattr(self, "_pending_step_metrics", None) or {}
-        for name, value in step_metrics.items():
-            for key, number in _flatten(f"train/step/{name}", value):
-                values[key] = float(number)
-        values.update(self._optimizer_values())
-        values["epoch"] = self.current_epoch
-        for logger in self.trainer.loggers:
-            logger.log_metrics(values, step=self.global_step)
-        self._pending_step_losses = None
-        self._pending_step_metrics = None
-
-    def _optimizer_values(self) -> dict[str, float]:
-        optimizers = self.trainer.optimizers
-        values: dict[str, float] = {}
-        for o, optimizer in enumerate(optimizers):
-            groups = optimizer.param_groups
-            for g, group in enumerate(groups):
-                suffix = ("" if len(optimizers) == 1 else f"/opt{o}") + ("" if len(groups) == 1 else f"/group{g}")
-                values[f"train/lr{suffix}"] = float(group["lr"])
-                momentum = group.get("momentum", group.get("betas", (None,))[0])
-                if momentum is not None:
-                    values[f"train/momentum{suffix}"] = float(momentum)
-        return values
-
-    def _log_epoch(self, mode: str) -> None:
-        count = self._loss_counts.pop(mode, 0)
-        sums = self._loss_sums.pop(mode, {})
-        on_bar = mode != "train"
-        for name, total in sums.items():
-            self.log(f"{mode}/{name}", total / max(count, 1), sync_dist=True, prog_bar=on_bar and name == "loss")
-        collection = self.metrics_of(mode)
-        if collection is None or not _updated(collection):
-            return
-        for name, value in collection.compute().items():
-            for key, number in _flatten(f"{mode}/{name}", value):
-                self.log(key, number, prog_bar=on_bar)
-        collection.reset()
-
-    def on_train_epoch_end(self) -> None:
-        """Logs the epoch's mean loss and its metrics, computed once from the accumulated state."""
-        self._check_epoch_losses()
-        self._log_epoch("train")
-
-    def on_validation_epoch_end(self) -> None:
-        """Logs the validation loss and metrics."""
-        self._log_epoch("val")
-
-    def on_test_epoch_end(self) -> None:
-        """Logs the test loss and metrics."""
-        self._log_epoch("test")
 
     # -- optimization and data -----------------------------------------------------------------------
 
@@ -483,18 +376,3 @@ class System(CheckedLoading, pl.LightningModule):
     def predict_dataloader(self) -> Any:
         """Builds the prediction loader."""
         return self.build_dataloader("predict")
-
-
-def _updated(collection: MetricCollection) -> bool:
-    """Whether a metric of the collection was updated (a wrapper such as MultitaskWrapper: one of the metrics it holds)."""
-    return any(m.update_called for top in collection.values() for m in top.modules() if isinstance(m, Metric))
-
-
-def _flatten(name: str, value: Any) -> list[tuple[str, Any]]:
-    """One scalar per logged name: a vector metric (e.g. per class) becomes ``name/0``, ``name/1``...; a dict
-    (a metric returning several values) ``name/<key>``."""
-    if isinstance(value, dict):
-        return [item for key, inner in value.items() for item in _flatten(f"{name}/{key}", inner)]
-    if value.numel() == 1:
-        return [(name, value.reshape(()))]
-    return [(f"{name}/{i}", v) for i, v in enumerate(value.flatten())]
