@@ -61,10 +61,6 @@ _stats = {"kept": 0, "reused": 0, "passed": 0}
 _PLAIN = (str, int, float, bool, type(None), bytes)
 
 
-class _NotPlain(Exception):
-    """A value holding something :func:`_frozen` cannot compare by content."""
-
-
 def _frozen(value: Any) -> Any:
     """A hashable image of ``value`` that is equal only for equal values of the same types."""
     kind = type(value)
@@ -82,7 +78,7 @@ def _frozen(value: Any) -> Any:
 
     if kind is Namespace:
         return (kind, tuple((k, _frozen(v)) for k, v in vars(value).items()))
-    raise _NotPlain
+    raise TypeError(f"not kept: {kind.__name__} is not plain data")  # never kept: passed to jsonargparse as is
 
 
 def _context() -> tuple[Any, ...]:
@@ -136,7 +132,7 @@ def adapt_class_type(
 
         init_args = value.get("init_args") if isinstance(value, dict) else getattr(value, "init_args", None)
         if isinstance(init_args, NestedArg):
-            raise _NotPlain
+            raise TypeError("a nested --key.init_args.x argument")  # never kept: passed to jsonargparse as is
         key = (
             _frozen(value),
             serialize,
@@ -147,7 +143,7 @@ def adapt_class_type(
             _context(),
         )
         hash(key)
-    except (_NotPlain, TypeError):
+    except TypeError:  # not plain data, or not hashable
         _stats["passed"] += 1
         return original(*args)
     lenient = bool(_lenient())
