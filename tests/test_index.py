@@ -85,6 +85,7 @@ def work(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow  # waits for the background index of a fresh environment (about 9 s of CPU)
 def test_after_fit_help_other_questions_are_answered_without_torch_as_the_import_path_prints_them(work: Path) -> None:
     first = _lightcli(work, "fit", "--help")
     assert first.code == 0 and b"usage:" in first.stdout and "torch" in first.heavy
@@ -101,6 +102,7 @@ def test_after_fit_help_other_questions_are_answered_without_torch_as_the_import
     assert _indexed(work) == [path]
 
 
+@pytest.mark.slow  # waits for the background index of a fresh environment (about 9 s of CPU)
 def test_a_changed_project_file_or_installed_version_is_another_index(work: Path, tmp_path: Path) -> None:
     site = tmp_path / "site"
     site.mkdir()
