@@ -47,7 +47,18 @@ import yaml
 
 from lightcli.config.commands import SUBCOMMANDS, requested_subcommand
 
-__all__ = ["CACHE_ENV_VAR", "KEEP", "MOST_FILES", "Tee", "answered", "cache_folder", "cache_key", "kind", "profiled"]
+__all__ = [
+    "CACHE_ENV_VAR",
+    "KEEP",
+    "MOST_FILES",
+    "answered",
+    "cache_folder",
+    "cache_key",
+    "kind",
+    "profiled",
+    "teed",
+    "turned_off",
+]
 
 CACHE_ENV_VAR = "LIGHTCLI_NO_CACHE"
 """Set to ``1`` to answer every command afresh (nothing read from or written to the cache)."""
@@ -192,7 +203,7 @@ class _Answer:
     code: int
 
 
-class Tee:
+class _Tee:
     """A text stream that writes through to another and keeps what was written."""
 
     def __init__(self, stream: TextIO) -> None:
@@ -241,6 +252,23 @@ def profiled() -> bool:
     return "importtime" in sys._xoptions or bool(os.environ.get("PYTHONPROFILEIMPORTTIME"))
 
 
+def turned_off() -> bool:
+    """Whether ``LIGHTCLI_NO_CACHE`` asks for every answer afresh (the answer cache and the index alike)."""
+    return os.environ.get(CACHE_ENV_VAR, "") not in ("", "0")
+
+
+def teed(answer: Callable[[], int]) -> tuple[str, str, int]:
+    """Runs ``answer()``, printing as it does; what it printed on stdout and stderr, and its exit code."""
+    out, err = _Tee(sys.stdout), _Tee(sys.stderr)
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        code = answer()
+    finally:
+        sys.stdout, sys.stderr = streams
+    return "".join(out.parts), "".join(err.parts), code
+
+
 def answered(argv: list[str], answer: Callable[[], int]) -> int:
     """Runs ``answer()`` for ``lightcli <argv>``, or prints its kept answer without running it.
 
@@ -248,7 +276,7 @@ def answered(argv: list[str], answer: Callable[[], int]) -> int:
         The exit code (the kept one on a hit).
     """
     what = kind(argv)
-    if what is None or os.environ.get(CACHE_ENV_VAR, "") not in ("", "0"):
+    if what is None or turned_off():
         return answer()
     key = cache_key(argv)
     if key is None:
@@ -259,13 +287,7 @@ def answered(argv: list[str], answer: Callable[[], int]) -> int:
         sys.stdout.write(kept.stdout)
         sys.stderr.write(kept.stderr)
         return kept.code
-    out, err = Tee(sys.stdout), Tee(sys.stderr)
-    stdout, stderr = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
-    try:
-        code = answer()
-    finally:
-        sys.stdout, sys.stderr = stdout, stderr
+    stdout, stderr, code = teed(answer)
     if code in _KEPT_CODES[what] and not profiled():
-        _store(folder, key, _Answer("".join(out.parts), "".join(err.parts), code))
+        _store(folder, key, _Answer(stdout, stderr, code))
     return code

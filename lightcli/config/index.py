@@ -47,7 +47,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from lightcli.config.answers import CACHE_ENV_VAR, Tee, cache_folder, cache_key, profiled
+from lightcli.config.answers import cache_folder, cache_key, profiled, teed, turned_off
 from lightcli.config.commands import SUBCOMMANDS
 
 try:
@@ -205,7 +205,7 @@ def answered(
     Returns:
         The exit code.
     """
-    path = None if os.environ.get(CACHE_ENV_VAR, "") not in ("", "0") else index_path(project_args)
+    path = None if turned_off() else index_path(project_args)
     if path is None:
         return render(list(asked))
     entries = _load(path)
@@ -229,14 +229,8 @@ def answered(
                 forked = _in_background(path, missing, render, ttys)
         if not forked:
             new = {q: _rendered(render, q, ttys) for q in HELPS if q in missing}
-    out_tee, err_tee = Tee(sys.stdout), Tee(sys.stderr)
-    streams = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out_tee, err_tee
-    try:
-        code = render(list(asked))
-    finally:
-        sys.stdout, sys.stderr = streams
-    new[asked] = ("".join(out_tee.parts), "".join(err_tee.parts), code)
+    new[asked] = teed(lambda: render(list(asked)))
+    code = new[asked][2]
     _store(path, new)
     rest = [q for q in missing if q not in new]
     if code == 0 and background and not forked and rest:
