@@ -203,7 +203,7 @@ class LightCLI(CLIBase):
         self._prepare(args)
         self._collect_after_build = gc.isenabled()
         try:
-            with remembered(), _collection_paused():  # until the classes are built (instantiate_classes)
+            with remembered(), _collection_paused(self._collect_after_build):  # resumed once built
                 super().__init__(System, args=self._argv, run=run, **_lightning_options())
         except (ConfigError, ParseFailure):
             if self._claim is not None:  # e.g. the first batch of a mode: the parts do not fit together
@@ -542,7 +542,7 @@ class LightCLI(CLIBase):
 
 
 @contextlib.contextmanager
-def _collection_paused() -> Iterator[None]:
+def _collection_paused(resume: bool) -> Iterator[None]:
     """No garbage collection while the config is parsed, checked, dumped and built (re-enabled once built).
 
     Parsing allocates many short-lived objects and the memo of validated values
@@ -550,15 +550,14 @@ def _collection_paused() -> Iterator[None]:
     every object torch and Lightning created at import (about a third of the parse of 1000 nested layers).
     The objects alive now are frozen (never scanned again; they live as long as the process) and collection
     pauses; :meth:`LightCLI.instantiate_classes` resumes it, and so does leaving this block (an error, or
-    ``run=False`` before a build).
+    ``run=False`` before a build), when ``resume`` (collection was on before).
     """
-    enabled = gc.isenabled()
     gc.freeze()
     gc.disable()
     try:
         yield
     finally:
-        if enabled:
+        if resume:
             gc.enable()
 
 

@@ -102,14 +102,28 @@ def _context() -> tuple[Any, ...]:
     )
 
 
-def _lenient() -> Any:
+def _kept_or_computed(memo: dict[Any, Any], key: Any, compute: Callable[[], Any], copied: Callable[[Any], Any]) -> Any:
+    """A copy of the result kept under ``key``, else ``compute()``'s result, a copy of it kept.
+
+    A result computed under a lenient check is not kept for a strict one (it may hold what a strict check refuses);
+    a strict success answers a lenient check too (lenient checking only lets errors pass).
+    """
     from jsonargparse import _common
 
-    return _common.lenient_check.get()
+    lenient = bool(_common.lenient_check.get())
+    kept = memo.get(key)
+    if kept is not None and (lenient or not kept[1]):
+        _stats["reused"] += 1
+        return copied(kept[0])
+    result = compute()
+    memo[key] = (copied(result), lenient)
+    _stats["kept"] += 1
+    return result
 
 
 _original: dict[str, Callable[..., Any]] = {}
-"""``"adapt_class_type"``: jsonargparse's own function, which the memo calls for every value it does not hold."""
+"""jsonargparse's own ``adapt_class_type`` and ``ArgumentParser.get_defaults``, called for what the memo does not hold
+(set once, by :func:`install`)."""
 
 
 def adapt_class_type(
@@ -146,15 +160,7 @@ def adapt_class_type(
     except TypeError:  # not plain data, or not hashable
         _stats["passed"] += 1
         return original(*args)
-    lenient = bool(_lenient())
-    kept = memo.get(key)
-    if kept is not None and (lenient or not kept[1]):  # a strict success answers a lenient check too
-        _stats["reused"] += 1
-        return copy.deepcopy(kept[0])
-    result = original(*args)
-    memo[key] = (copy.deepcopy(result), lenient)
-    _stats["kept"] += 1
-    return result
+    return _kept_or_computed(memo, key, lambda: original(*args), copy.deepcopy)
 
 
 def get_defaults(self: Any, skip_validation: bool = False, **kwargs: Any) -> Any:
@@ -170,15 +176,7 @@ def get_defaults(self: Any, skip_validation: bool = False, **kwargs: Any) -> Any
     if memo is None or kwargs or self.default_config_files:
         return original(self, skip_validation, **kwargs)
     key = ("get_defaults", id(self), skip_validation, _context())
-    lenient = bool(_lenient())
-    kept = memo.get(key)
-    if kept is not None and (lenient or not kept[1]):
-        _stats["reused"] += 1
-        return kept[0].clone()
-    result = original(self, skip_validation)
-    memo[key] = (result.clone(), lenient)
-    _stats["kept"] += 1
-    return result
+    return _kept_or_computed(memo, key, lambda: original(self, skip_validation), lambda defaults: defaults.clone())
 
 
 def installed() -> bool:
@@ -199,19 +197,16 @@ def install() -> bool:
     import jsonargparse
     from jsonargparse import _core, _typehints
 
-    if installed() or {"adapt_class_type", "get_defaults"} <= set(_original):
+    # once per process: a function put in front of the memo later (a test counting calls) calls the memo
+    if _original:
         return True
     current = _typehints.__dict__.get("adapt_class_type")
     defaults = _core.ArgumentParser.__dict__.get("get_defaults")
     if not jsonargparse.__version__.startswith("4.") or not callable(current) or not callable(defaults):
         return False  # another version: leave jsonargparse alone
-    # once per process: a function put in front of the memo later (a test counting calls) calls the memo
-    if "adapt_class_type" not in _original:
-        _original["adapt_class_type"] = current
-        setattr(_typehints, "adapt_class_type", adapt_class_type)  # noqa: B010 - replaced on purpose
-    if "get_defaults" not in _original:
-        _original["get_defaults"] = defaults
-        _core.ArgumentParser.get_defaults = get_defaults  # type: ignore[method-assign]
+    _original.update(adapt_class_type=current, get_defaults=defaults)
+    setattr(_typehints, "adapt_class_type", adapt_class_type)  # noqa: B010 - replaced on purpose
+    _core.ArgumentParser.get_defaults = get_defaults  # type: ignore[method-assign]
     return True
 
 
