@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import os
 import re
+import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +142,59 @@ def subprocess_env() -> dict[str, str]:
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
+
+
+_PROBE = (
+    "import sys\n"
+    "modules, background, args = sys.argv[1], sys.argv[2] == '1', sys.argv[3:]\n"
+    "from lightcli.commands import main\n"
+    "code = main(args, background=background)\n"
+    "open(modules, 'w').write(' '.join(sorted(sys.modules)))\n"
+    "raise SystemExit(code)\n"
+)
+_HEAVY = ("torch", "pytorch_lightning", "lightning", "lightning_fabric", "torchmetrics")
+
+
+@dataclass
+class Answer:
+    """What ``lightcli`` printed in a fresh process, its exit code, and the heavy modules it imported."""
+
+    stdout: bytes
+    stderr: bytes
+    code: int
+    heavy: set[str]
+
+
+def lightcli_answer(
+    cwd: Path, cache: Path, *args: str, cached: bool = True, background: bool = False, env: dict[str, str] | None = None
+) -> Answer:
+    """``lightcli <args>`` in a fresh process, in ``cwd``, with its answer cache in ``cache`` (or off).
+
+    ``background``: as the ``lightcli`` command (the rest of the index rendered by a forked copy), else as
+    :func:`lightcli.commands.main` (the answer alone kept).
+    """
+    modules = cwd.parent / "modules.txt"
+    env = {**subprocess_env(), "XDG_CACHE_HOME": str(cache), **(env or {})}
+    if cached:
+        env.pop("LIGHTCLI_NO_CACHE")
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(modules), str(int(background)), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    imported = set(modules.read_text().split())
+    return Answer(proc.stdout, proc.stderr, proc.returncode, {m for m in imported if m.split(".")[0] in _HEAVY})
+
+
+@pytest.fixture
+def cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The answer cache turned on, in a temporary folder; the working directory is an empty folder."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("LIGHTCLI_NO_CACHE", raising=False)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work

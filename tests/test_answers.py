@@ -10,47 +10,20 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import subprocess_env, tiny_config, write_config
+from conftest import Answer, lightcli_answer, tiny_config, write_config
 from lightcli import commands
 from lightcli.config import answers
 from lightcli.tools import completion, schema
 
-_PROBE = (
-    "import sys\n"
-    "modules, args = sys.argv[1], sys.argv[2:]\n"
-    "from lightcli.commands import main\n"
-    "code = main(args)\n"
-    "open(modules, 'w').write(' '.join(sorted(sys.modules)))\n"
-    "raise SystemExit(code)\n"
-)
-_HEAVY = ("torch", "pytorch_lightning", "lightning", "lightning_fabric", "torchmetrics")
-
-
-@dataclass
-class Answer:
-    stdout: bytes
-    stderr: bytes
-    code: int
-    heavy: set[str]
-
 
 def _lightcli(cwd: Path, cache: Path, *args: str) -> Answer:
     """Runs ``lightcli <args>`` in a fresh process with the cache on; what it printed and the heavy modules it imported."""
-    modules = cwd.parent / "modules.txt"
-    env = {**subprocess_env(), "XDG_CACHE_HOME": str(cache)}
-    env.pop(answers.CACHE_ENV_VAR)
-    proc = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(modules), *args], cwd=cwd, env=env, capture_output=True, check=False
-    )
-    imported = set(modules.read_text().split())
-    return Answer(proc.stdout, proc.stderr, proc.returncode, {m for m in imported if m.split(".")[0] in _HEAVY})
+    return lightcli_answer(cwd, cache, *args)
 
 
 @pytest.fixture
@@ -95,18 +68,6 @@ def test_a_check_that_found_problems_is_answered_again_and_a_fixed_config_is_che
     write_config(work / "tiny.yaml", tiny_config())
     fixed = _lightcli(work, cache, "check", "fit", "--config", "tiny.yaml")
     assert fixed.code == 0 and fixed.stderr == b"" and "torch" in fixed.heavy
-
-
-@pytest.fixture
-def cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The cache turned on, in a temporary folder; the working directory is an empty folder."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv(answers.CACHE_ENV_VAR, raising=False)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
 
 
 @pytest.mark.parametrize(

@@ -11,56 +11,20 @@ from __future__ import annotations
 
 import fcntl
 import os
-import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import subprocess_env
+from conftest import Answer, lightcli_answer, subprocess_env
 from lightcli.config import answers, index
-
-_PROBE = (
-    "import sys\n"
-    "modules, background, args = sys.argv[1], sys.argv[2] == '1', sys.argv[3:]\n"
-    "from lightcli.commands import main\n"
-    "code = main(args, background=background)\n"
-    "open(modules, 'w').write(' '.join(sorted(sys.modules)))\n"
-    "raise SystemExit(code)\n"
-)
-_HEAVY = ("torch", "pytorch_lightning", "lightning", "lightning_fabric", "torchmetrics")
-
-
-@dataclass
-class Answer:
-    stdout: bytes
-    stderr: bytes
-    code: int
-    heavy: set[str]
 
 
 def _lightcli(
     cwd: Path, *args: str, cached: bool = True, background: bool = True, env: dict[str, str] | None = None
 ) -> Answer:
-    """``lightcli <args>`` in a fresh process (the cache beside ``cwd``, or off): its output and heavy imports.
-
-    ``background``: as the ``lightcli`` command (the rest of the index rendered by a forked copy), else as
-    :func:`lightcli.commands.main` (the answer alone kept).
-    """
-    modules = cwd.parent / "modules.txt"
-    env = {**subprocess_env(), "XDG_CACHE_HOME": str(cwd.parent / "cache"), **(env or {})}
-    if cached:
-        env.pop(answers.CACHE_ENV_VAR)
-    proc = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(modules), str(int(background)), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        check=False,
-    )
-    imported = set(modules.read_text().split())
-    return Answer(proc.stdout, proc.stderr, proc.returncode, {m for m in imported if m.split(".")[0] in _HEAVY})
+    """``lightcli <args>`` in a fresh process (the cache beside ``cwd``, or off), as the ``lightcli`` command by default."""
+    return lightcli_answer(cwd, cwd.parent / "cache", *args, cached=cached, background=background, env=env)
 
 
 def _indexed(cwd: Path) -> list[Path]:
@@ -134,18 +98,6 @@ def test_every_indexed_answer_is_what_the_import_path_prints(work: Path, asked: 
         if question not in _IMPORT_PATH:
             _IMPORT_PATH[question] = _printed(_lightcli(work, *question, cached=False))
         assert _printed(kept) == _IMPORT_PATH[question], question
-
-
-@pytest.fixture
-def cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The cache turned on, in a temporary folder; the working directory is an empty folder."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv(answers.CACHE_ENV_VAR, raising=False)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
 
 
 @pytest.mark.parametrize(
