@@ -106,3 +106,26 @@ def test_the_memo_and_the_paused_collection_end_with_the_build(workdir: Path) ->
         assert not gc.isenabled()  # a program that turned collection off keeps it off
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.name for c in CONFIGS])
+def test_every_answer_of_the_memo_is_what_jsonargparse_answers(
+    config: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each value the memo answers (the same value again, or a value equal to a validated result) is validated
+    by jsonargparse too, and the two answers compared."""
+    kept_or_computed = parse_memo._kept_or_computed
+    answered: list[Any] = []
+
+    def checked(memo: dict[Any, Any], key: Any, compute: Any, copied: Any) -> Any:
+        kept = memo.get(key)
+        answer = kept_or_computed(memo, key, compute, copied)
+        if kept is not None and answer is not kept[0]:
+            assert answer == compute(), key  # jsonargparse's own answer
+            answered.append(key[0])
+        return answer
+
+    monkeypatch.setattr(parse_memo, "_kept_or_computed", checked)
+    with quiet():
+        LightCLI(args=["--config", str(config), "--trainer.max_epochs", "2"], run=False)
+    assert "validated" in answered  # a validated result given again was answered from the memo

@@ -13,6 +13,7 @@ import torch
 import yaml
 
 from conftest import only_run_dir, tiny_config, write_config
+from lightcli.run import folders
 from lightcli.run.folders import find_run_of_config, last_checkpoint, latest_run, new_run_dir
 
 NO_LOCAL_DIR_LOGGER = '''
@@ -57,15 +58,32 @@ def epoch_rows(run: Path) -> list[dict[str, str]]:
         return [row for row in csv.DictReader(file) if row.get("train/loss") or row.get("val/loss")]
 
 
-def test_run_directory_holds_config_command_git_versions_checkpoints_and_logs(cli, workdir: Path) -> None:
+def _counted_git(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The git commands lightcli starts from now on."""
+    started: list[list[str]] = []
+    run_git = folders._git
+
+    def counting(args: list[str], cwd: Path) -> str | None:
+        started.append(args)
+        return run_git(args, cwd)
+
+    monkeypatch.setattr(folders, "_git", counting)
+    return started
+
+
+def test_run_directory_holds_config_command_git_versions_checkpoints_and_logs(
+    cli, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     git(workdir, "init", "-q")
     (workdir / "notes.txt").write_text("first\n")
     git(workdir, "add", "notes.txt")
     git(workdir, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "init")
     (workdir / "notes.txt").write_text("first\nchanged\n")  # uncommitted change: the tree is dirty
     config = write_config(workdir / "tiny.yaml", tiny_config())
+    started = _counted_git(monkeypatch)
 
     assert cli("fit", "--config", config, "--trainer.max_epochs", "1") == 0
+    assert len(started) == 3  # head (root, commit, branch), status, diff
 
     run = only_run_dir(workdir)
     assert run == workdir / "runs" / "tiny" / "version_0"
@@ -80,6 +98,8 @@ def test_run_directory_holds_config_command_git_versions_checkpoints_and_logs(cl
     assert record["processes"] == 1
     assert set(record["versions"]) >= {"python", "torch", "pytorch-lightning", "jsonargparse", "lightcli"}
     assert record["git"]["commit"] == git(workdir, "rev-parse", "HEAD")
+    assert record["git"]["branch"] == git(workdir, "rev-parse", "--abbrev-ref", "HEAD")
+    assert record["git"]["root"] == git(workdir, "rev-parse", "--show-toplevel")
     assert record["git"]["dirty"] is True
     assert "+changed" in (run / "git.diff").read_text()
     # checkpoints and both default loggers' files live in the run directory, and nowhere else
@@ -89,10 +109,12 @@ def test_run_directory_holds_config_command_git_versions_checkpoints_and_logs(cl
     assert sorted(p.name for p in (workdir / "runs" / "tiny").iterdir()) == ["version_0"]
 
 
-def test_outside_a_repository_no_git_record(cli, workdir: Path) -> None:
+def test_outside_a_repository_no_git_record(cli, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if subprocess.run(["git", "rev-parse"], cwd=workdir, capture_output=True, check=False).returncode == 0:
         pytest.fail(f"{workdir} is inside a git repository; the test needs a directory outside one")
+    started = _counted_git(monkeypatch)
     assert cli("fit", "--config", write_config(workdir / "tiny.yaml", tiny_config())) == 0
+    assert started == []  # no git process started outside a repository
     run = only_run_dir(workdir)
     assert "git" not in yaml.safe_load((run / "run.yaml").read_text())
     assert not (run / "git.diff").exists()

@@ -228,24 +228,31 @@ def _git(args: list[str], cwd: Path) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
+def _may_be_a_repository(cwd: Path) -> bool:
+    """Whether git could find a repository from ``cwd``: a ``.git`` entry there or in a folder above, or one named
+    by git's environment. Outside one, no git process is started."""
+    if os.environ.get("GIT_DIR"):
+        return True
+    folder = cwd.resolve()
+    return any((parent / ".git").exists() for parent in (folder, *folder.parents))
+
+
 def git_state(cwd: str | Path = ".") -> tuple[dict[str, Any] | None, str]:
     """The git commit, branch and dirty flag of the repository containing ``cwd``, and its uncommitted diff.
 
-    Returns ``(None, "")`` outside a repository or without git.
+    Returns ``(None, "")`` outside a repository, in one without a commit, or without git.
     """
     cwd = Path(cwd)
-    commit = _git(["rev-parse", "HEAD"], cwd)
-    if commit is None:
+    if not _may_be_a_repository(cwd):
         return None, ""
+    head = _git(["rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref", "HEAD"], cwd)  # one line each, in order
+    if head is None or len(head.splitlines()) != 3:
+        return None, ""
+    root, commit, branch = head.splitlines()
     status = _git(["status", "--porcelain"], cwd) or ""
     diff = _git(["diff", "HEAD"], cwd) or ""
     untracked = [line[3:] for line in status.splitlines() if line.startswith("??")]
-    info: dict[str, Any] = {
-        "commit": commit.strip(),
-        "branch": (_git(["rev-parse", "--abbrev-ref", "HEAD"], cwd) or "").strip(),
-        "dirty": bool(status.strip()),
-        "root": (_git(["rev-parse", "--show-toplevel"], cwd) or "").strip(),
-    }
+    info: dict[str, Any] = {"commit": commit, "branch": branch, "dirty": bool(status.strip()), "root": root}
     if untracked:
         info["untracked"] = untracked
     return info, diff
