@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lightcli.config.sources import COMMAND_LINE, load_file, read_sources
+from lightcli.config.safeyaml import load_file
+from lightcli.config.sources import COMMAND_LINE, read_sources
 
 MODEL = "system:\n  model:\n    class_path: lightcli.MLP\n    init_args: {in_features: 64, out_features: 10}\n"
 

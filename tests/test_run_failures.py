@@ -9,7 +9,7 @@ import pytest
 
 from conftest import only_run_dir, tiny_config, write_config
 from lightcli.cli import main
-from lightcli.config.sources import load_file
+from lightcli.config.safeyaml import load_file
 from lightcli.core.logged import monitor_problems
 from lightcli.run.failures import TRACEBACK_FILE
 

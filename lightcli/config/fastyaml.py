@@ -5,7 +5,7 @@ dumped, then loaded back) and once more for the whole config; PyYAML's ``safe_du
 pure Python. A checked dump of a config with 1000 nested layers spent about a third of its time there.
 
 Only text that lightcli or jsonargparse wrote goes through here: user config files are still read with
-PyYAML's pure-Python loader, whose error messages (line and column) lightcli quotes. libyaml writes the same
+PyYAML's pure-Python loader (:mod:`lightcli.config.safeyaml`), whose error messages (line and column) lightcli quotes. libyaml writes the same
 YAML as PyYAML for configs; the one difference seen is where a long quoted string with line breaks is
 wrapped (both read back to the same string).
 """

@@ -277,7 +277,7 @@ def report(
     Args:
         changes: From :func:`migrate`.
         where: The file (or ``checkpoint <path>``) the changes were made in.
-        lines: The line of each dotted key of the file (:func:`lightcli.config.sources.load_marked`): ``where``
+        lines: The line of each dotted key of the file (:func:`lightcli.config.safeyaml.load_marked`): ``where``
             then names the line of each change.
         at: Where the file's content sits in the config (given to :func:`migrate`).
     """

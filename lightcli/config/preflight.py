@@ -17,7 +17,8 @@ from lightcli.config.classpaths import alias_lightning
 from lightcli.config.commands import SUBCOMMANDS
 from lightcli.config.files import read_text
 from lightcli.config.problems import ConfigError, Problem, not_a_mapping, suggest
-from lightcli.config.sources import COMMAND_LINE, load_file, origin_file, read_sources
+from lightcli.config.safeyaml import load_file
+from lightcli.config.sources import COMMAND_LINE, origin_file, read_sources
 from lightcli.upstream.versions import installed_versions, unchecked_versions
 
 __all__ = ["checkpoint_problems", "preflight", "version_problems", "versions_text"]

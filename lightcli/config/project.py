@@ -20,7 +20,7 @@ from pathlib import Path
 
 from lightcli.config.allowlist import trust
 from lightcli.config.problems import ConfigError, Problem
-from lightcli.config.sources import load_file
+from lightcli.config.safeyaml import load_file
 
 __all__ = [
     "CONFIG_KEY",

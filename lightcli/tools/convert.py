@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from lightcli.config.problems import ConfigError, Problem
-from lightcli.config.sources import load_file
+from lightcli.config.safeyaml import load_file
 
 __all__ = ["CLASS_PATHS", "convert", "main"]
 

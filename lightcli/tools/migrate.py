@@ -13,7 +13,7 @@ import sys
 from lightcli.config import files, migrations
 from lightcli.config.files import read_text
 from lightcli.config.problems import ConfigError
-from lightcli.config.sources import load_marked
+from lightcli.config.safeyaml import load_marked
 
 __all__ = ["main"]
 
