@@ -11,6 +11,10 @@ import pytest
 
 from conftest import subprocess_env, tiny_config, write_config
 from lightcli.commands import main
+from lightcli.config import safeyaml
+from lightcli.config.migrations import forget, read_migrated
+from lightcli.config.problems import ConfigError
+from lightcli.config.safeyaml import load_file
 
 OLD_NET = """\
 from torch import nn
@@ -194,3 +198,23 @@ def test_a_broken_declarations_file_is_named_with_its_line(
         "1 required positional argument: 'new'. Fix that line of the file.\n"
     )
     assert not (tiny_folder / "runs").exists()
+
+
+def test_every_file_jsonargparse_reads_is_refused_as_strictly_as_a_config_file(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp_path = workdir  # declares no migrations
+    forget()
+    laughs = "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+        f"{b}: &{b} [{', '.join([f'*{a}'] * 10)}]\n" for a, b in zip("abcde", "bcdef", strict=True)
+    )
+    (tmp_path / "laughs.yaml").write_text(laughs)
+    with pytest.raises(ConfigError, match="aliases that expand to more than 100,000 values"):
+        read_migrated(tmp_path / "laughs.yaml")
+    # a file lightcli already read strictly is not read strictly again when jsonargparse reads it
+    path = write_config(tmp_path / "tiny.yaml", tiny_config())
+    assert load_file(str(path))[1] is None
+    strict_reads: list[str] = []
+    monkeypatch.setattr(safeyaml, "safe_yaml", lambda text, lines=None: strict_reads.append(text))
+    assert read_migrated(path) == path.read_text()
+    assert strict_reads == []

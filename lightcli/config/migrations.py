@@ -34,6 +34,7 @@ import yaml
 from lightcli.config.allowlist import refused
 from lightcli.config.files import read_text
 from lightcli.config.problems import ConfigError, Problem, raised
+from lightcli.config.safeyaml import refusal
 
 __all__ = [
     "DECLARATIONS",
@@ -302,6 +303,10 @@ def read_migrated(path: str | os.PathLike[str]) -> str:
     Used as jsonargparse's reader of config files (:func:`lightcli.upstream.jsonargparse.read_config_files_with`).
     """
     text = read_text(path)
+    refused = refusal(text)
+    if refused is not None:
+        got, fix = refused
+        raise ConfigError(Problem("", "a config file lightcli can read", f"{got} in {os.fspath(path)}", fix))
     if not _may_apply(text, _declarations()):
         return text
     try:

@@ -10,6 +10,7 @@ cannot be read as a config (missing, not UTF-8, invalid YAML, not a mapping) com
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,16 @@ import yaml.constructor
 from lightcli.config.files import read_bytes, read_text
 from lightcli.config.problems import Problem
 
-__all__ = ["load_file", "load_marked", "safe_yaml"]
+__all__ = ["load_file", "load_marked", "refusal", "safe_yaml"]
 
 _MOST_DEPTH = 100
 """Deepest nesting of a config file (a real config nests less than 20 levels; 20,000 would overflow the stack)."""
 _MOST_NODES = 100_000
 """Most values a config file may expand to through its aliases (a "billion laughs" file expands to 10^9)."""
+
+
+_accepted: set[bytes] = set()
+"""Digests of the texts the strict loader accepted in this process (a verdict depends on the text alone)."""
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -113,13 +118,30 @@ def safe_yaml(text: str, lines: dict[str, int] | None = None) -> tuple[Any, tupl
             return None, None
         if lines is not None:
             _node_lines(node, "", lines)
-        return loader.construct_document(node), None
+        content = loader.construct_document(node)
+        _accepted.add(hashlib.sha256(text.encode()).digest())
+        return content, None
     except yaml.YAMLError:
         if loader.refused is not None:
             return None, loader.refused
         raise
     finally:
         loader.dispose()
+
+
+def refusal(text: str) -> tuple[str, str] | None:
+    """Why the strict loader refuses YAML text, as ``(what was found, fix)``; None when it accepts it.
+
+    For every file jsonargparse reads itself (one named inside a config: ``model: model.yaml``): a text already
+    read by :func:`safe_yaml` is not read again. Text that is not valid YAML is not refused here: the parser
+    that reads it says what is wrong.
+    """
+    if hashlib.sha256(text.encode()).digest() in _accepted:
+        return None
+    try:
+        return safe_yaml(text)[1]
+    except yaml.YAMLError:
+        return None
 
 
 def load_file(path: str, key: str = "--config") -> tuple[Any, Problem | None]:

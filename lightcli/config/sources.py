@@ -168,7 +168,48 @@ def _merge_file(sources: Sources, path: str) -> None:
         return
     sources.files.append(path)
     content = _migrated(content, lines, path, ())
+    nested: dict[str, str] = {}
+    content = _with_files(sources, content, "", Path(path).parent, nested)
     _merge(sources, sources.tree, content, "", _in_file(path, lines, ""))
+    sources.origins.update(nested)
+
+
+def _names_a_file(value: Any, folder: Path) -> bool:
+    """Whether a value is the name of a YAML file in ``folder`` (or a path from it), which jsonargparse reads."""
+    return isinstance(value, str) and value.endswith((".yaml", ".yml")) and (folder / value).is_file()
+
+
+def _nested_file(
+    sources: Sources, key: str, value: str, folder: Path, origins: dict[str, str]
+) -> tuple[Any, Callable[[str], str]] | None:
+    """The content of the YAML file a value at ``key`` names (its own nested files read too) and the origin of its
+    keys, each key's origin added to ``origins``; None (a problem added) when the file cannot be read as a
+    config. Read as safely and strictly as a ``--config`` file."""
+    path = folder / value
+    content, lines, problem = load_marked(str(path), key)
+    if problem is not None:
+        sources.problems.append(problem)
+        return None
+    content = _migrated(content, lines, str(path), tuple(key.split(".")))
+    origin = _in_file(str(path), lines, f"{key}.")
+    found: dict[str, str] = {}
+    content = _with_files(sources, content, f"{key}.", path.parent, found)
+    _mark(origins, key, content, origin)
+    origins.update(found)
+    return content, origin
+
+
+def _with_files(sources: Sources, value: Any, prefix: str, folder: Path, origins: dict[str, str]) -> Any:
+    """``value`` (read from a file in ``folder``) with each string naming a YAML file replaced by that file's
+    content, as jsonargparse reads it; the origin of each key read from such a file added to ``origins``."""
+    if isinstance(value, dict):
+        return {k: _with_files(sources, v, f"{prefix}{k}.", folder, origins) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_files(sources, v, f"{prefix}{i}.", folder, origins) for i, v in enumerate(value)]
+    if _names_a_file(value, folder):
+        nested = _nested_file(sources, prefix.rstrip("."), value, folder, origins)
+        return value if nested is None else nested[0]
+    return value
 
 
 def _migrated(content: Any, lines: dict[str, int], path: str, at: tuple[str, ...]) -> Any:
@@ -214,14 +255,14 @@ def _merge(
             _merge(sources, into[key], value, f"{dotted}.", origin)
         else:
             into[key] = value
-        _mark(sources, dotted, value, origin)
+        _mark(sources.origins, dotted, value, origin)
 
 
-def _mark(sources: Sources, dotted: str, value: Any, origin: Callable[[str], str]) -> None:
-    sources.origins[dotted] = origin(dotted)
+def _mark(origins: dict[str, str], dotted: str, value: Any, origin: Callable[[str], str]) -> None:
+    origins[dotted] = origin(dotted)
     if isinstance(value, dict):
         for key, sub in value.items():
-            _mark(sources, f"{dotted}.{key}", sub, origin)
+            _mark(origins, f"{dotted}.{key}", sub, origin)
 
 
 def _set(sources: Sources, key: str, value: Any) -> None:
@@ -237,13 +278,12 @@ def _set(sources: Sources, key: str, value: Any) -> None:
     last = parts[-1]
     old = node.get(last)
     origin: Callable[[str], str] = _on_command_line
-    if isinstance(value, str) and value.endswith((".yaml", ".yml")) and Path(value).is_file():
-        content, lines, problem = load_marked(value, key)
-        if problem is not None:
-            sources.problems.append(problem)
+    nested: dict[str, str] = {}
+    if _names_a_file(value, Path()):
+        read = _nested_file(sources, key, value, Path(), nested)
+        if read is None:
             return
-        content = _migrated(content, lines, value, tuple(parts))
-        value, origin = content, _in_file(value, lines, f"{key}.")
+        value, origin = read
     if isinstance(old, dict) and isinstance(value, str) and "class_path" in old:
         if old["class_path"] != value:
             node[last] = {"class_path": value}
@@ -252,9 +292,10 @@ def _set(sources: Sources, key: str, value: Any) -> None:
         return
     if isinstance(old, dict) and isinstance(value, dict):
         _merge(sources, old, value, f"{key}.", origin)
-        return
-    node[last] = value
-    _mark(sources, key, node[last], origin)
+    else:
+        node[last] = value
+        _mark(sources.origins, key, node[last], origin)
+    sources.origins.update(nested)  # the keys of files named inside the file
 
 
 def _on_command_line(dotted: str) -> str:
