@@ -57,6 +57,7 @@ def _child(path: str, plain: bool, shape: str) -> None:
 
     from benchmarks.workload import HandWritten, SyntheticDataModule
     from lightcli.cli import LightCLI
+    from lightcli.config.fastyaml import load_dumped
     from lightcli.run.console import quiet
 
     times: dict[str, float] = {}
@@ -69,8 +70,9 @@ def _child(path: str, plain: bool, shape: str) -> None:
                 times["parse"] = time.perf_counter() - start
                 start = time.perf_counter()
                 text = parser.dump(self.config, skip_none=False)  # the run record's config.yaml (a checked dump)
-                # the hyperparameters of the build come from this dump, as in a fit (both CLIs reuse it)
-                self.config_dump = yaml.safe_load(text)
+                # the hyperparameters of the build come from this dump, read back as each CLI reads it in a fit:
+                # LightningCLI's _dump_config with PyYAML's safe_load, lightcli with libyaml (load_dumped)
+                self.config_dump = yaml.safe_load(text) if base is LightningCLI else load_dumped(text)
                 times["dump"] = time.perf_counter() - start
 
             def instantiate_classes(self) -> None:

@@ -117,6 +117,18 @@ def test_the_memo_wraps_adapt_class_type_and_reads_the_context_it_depends_on() -
     assert declared <= in_key | not_changing, declared - in_key - not_changing
 
 
+def test_a_namespace_keeps_its_keys_in_vars_so_the_memo_copies_it_without_reparsing_keys() -> None:
+    from jsonargparse import Namespace
+
+    kept = Namespace(class_path="m.C", init_args=Namespace(sizes=[1, 2], extra={"a": Namespace(b=1)}))
+    assert set(vars(kept)) == {"class_path", "init_args"} and set(vars(kept.init_args)) == {"sizes", "extra"}
+    copied = parse_memo._copied(kept)
+    assert copied == kept and copied["init_args.extra"]["a"].b == 1 and copied.as_dict() == kept.as_dict()
+    copied.init_args.sizes.append(3)
+    copied["init_args.extra"]["a"].b = 2
+    assert kept.init_args.sizes == [1, 2] and kept["init_args.extra"]["a"].b == 1  # nothing kept is shared
+
+
 def test_the_logger_of_parsers_without_one_discards_everything_and_is_disabled_once_installed() -> None:
     import logging
 

@@ -18,6 +18,7 @@ name                                       where upstream                  check
 ``path_dump_preserve_relative``
 ``_paths._current_path_dir``               ``jsonargparse/_paths.py``      4.53.0
 ``_util.config_load_stack``                ``jsonargparse/_util.py``       4.53.0
+``Namespace`` keys in ``vars()``           ``jsonargparse/_namespace.py``  4.53.0
 =========================================  ==============================  ===============
 
 Why: jsonargparse 4.x validates a nested class_path value (``{class_path, init_args}``) by parsing its
@@ -46,8 +47,8 @@ earlier passes returned, so this answers about a third of the parses that remain
 A value holding anything but plain data (str, int, float, bool, None, bytes, lists, dicts, namespaces,
 enums), a value still given as a nested ``--key.init_args.x`` argument, and a build
 (``instantiate_classes``) are never kept: they go through jsonargparse every time. A value that fails
-validation raises every time (only results are kept). Each answer is a deep copy of the kept result, so a
-caller changing it changes nothing kept. Every value is still validated once, with the same checks.
+validation raises every time (only results are kept). Each answer is a copy of the kept result that shares no
+container with it, so a caller changing it changes nothing kept. Every value is still validated once, with the same checks.
 """
 
 from __future__ import annotations
@@ -85,6 +86,26 @@ def _frozen(value: Any) -> Any:
     if kind is Namespace:
         return (kind, tuple((k, _frozen(v)) for k, v in vars(value).items()))
     raise TypeError(f"not kept: {kind.__name__} is not plain data")  # never kept: passed to jsonargparse as is
+
+
+def _copied(value: Any) -> Any:
+    """A copy of a kept result that shares no container with it: lists, dicts and namespaces rebuilt (a
+    namespace's attributes set as they are stored, without jsonargparse re-parsing each key), plain values shared,
+    anything else deep-copied."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is list:
+        return [_copied(v) for v in value]
+    if kind is dict:
+        return {k: _copied(v) for k, v in value.items()}
+    from jsonargparse import Namespace
+
+    if kind is Namespace:
+        copied = Namespace()
+        vars(copied).update({k: _copied(v) for k, v in vars(value).items()})
+        return copied
+    return copy.deepcopy(value)
 
 
 def _context() -> tuple[Any, ...]:
@@ -194,7 +215,7 @@ def adapt_class_type(
     if key not in memo and _merges_nothing(prev_val, given, value):
         validated = ("validated", given, *common)
         key = validated if validated in memo else key
-    result = _kept_or_computed(memo, key, lambda: original(*args), copy.deepcopy)
+    result = _kept_or_computed(memo, key, lambda: original(*args), _copied)
     if key[0] != "validated":
         kept_as = _validated_key(result, common)
         if kept_as is not None and kept_as not in memo:
@@ -215,7 +236,7 @@ def get_defaults(self: Any, skip_validation: bool = False, **kwargs: Any) -> Any
     if memo is None or kwargs or self.default_config_files:
         return original(self, skip_validation, **kwargs)
     key = ("get_defaults", id(self), skip_validation, _context())
-    return _kept_or_computed(memo, key, lambda: original(self, skip_validation), lambda defaults: defaults.clone())
+    return _kept_or_computed(memo, key, lambda: original(self, skip_validation), _copied)
 
 
 def installed() -> bool:
