@@ -25,6 +25,8 @@ import yaml
 from pytorch_lightning import Trainer
 from pytorch_lightning.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoardLogger
 
+from lightcli.config.fastyaml import load_dumped
+
 __all__ = ["flat_config", "publish"]
 
 _FOLDER = "lightcli"
@@ -92,7 +94,9 @@ def publish(trainer: Trainer, run_dir: Path, config: str, record: dict[str, Any]
     loggers: list[Logger] = list(trainer.loggers)
     if not loggers:
         return []
-    flat = flat_config(yaml.safe_load(config) or {})
+    # the config's values by key: only for the loggers that take them (CSV copies the files)
+    wanted = any(not isinstance(logger, CSVLogger) for logger in loggers)
+    flat = flat_config(load_dumped(config) or {}) if wanted else {}
     record_text = yaml.safe_dump(record, sort_keys=False)
     failed = []
     for logger in loggers:
