@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from conftest import only_run_dir, tiny_config, write_config
-from lightcli.run import folders
+from lightcli.run import record
 from lightcli.run.folders import find_run_of_config, last_checkpoint, latest_run, new_run_dir
 
 NO_LOCAL_DIR_LOGGER = '''
@@ -61,13 +61,13 @@ def epoch_rows(run: Path) -> list[dict[str, str]]:
 def _counted_git(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """The git commands lightcli starts from now on."""
     started: list[list[str]] = []
-    run_git = folders._git
+    run_git = record._git
 
     def counting(args: list[str], cwd: Path) -> str | None:
         started.append(args)
         return run_git(args, cwd)
 
-    monkeypatch.setattr(folders, "_git", counting)
+    monkeypatch.setattr(record, "_git", counting)
     return started
 
 

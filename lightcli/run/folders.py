@@ -6,6 +6,7 @@ Layout (``<root>`` is ``runs`` unless ``--run.root`` says otherwise)::
         config.yaml       the fully resolved config: `lightcli fit --config <this file>` reruns the run
         command.txt       the command line of every launch of this run (one line each, resumes included)
         run.yaml          when, where and with what: host, seed, git commit and dirty flag, package versions
+                          (one entry per launch: :mod:`lightcli.run.record`)
         git.diff          uncommitted changes of the git repository the run was started in (only when dirty)
         checkpoints/      last.ckpt and the checkpoints kept by ModelCheckpoint
         metrics.csv       per-step and per-epoch metrics (CSVLogger)
@@ -15,15 +16,9 @@ Layout (``<root>`` is ``runs`` unless ``--run.root`` says otherwise)::
 from __future__ import annotations
 
 import csv
-import datetime
-import importlib.metadata
-import json
 import os
-import platform
 import re
 import shlex
-import socket
-import subprocess
 import sys
 import warnings
 from dataclasses import dataclass
@@ -38,22 +33,20 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from lightcli.config.allowlist import import_object
 from lightcli.config.problems import ConfigError, Problem
+from lightcli.run.record import launch_record
 from lightcli.run.stored import RUN_CONFIG_KEY, read_checkpoint
 from lightcli.run.trackers import publish
 
 __all__ = [
-    "JOB_ENV_VAR",
     "RunDirectory",
     "RunOptions",
     "check_run_name",
     "claim_run_dir",
     "created_by_claim",
     "find_run_of_config",
-    "git_state",
     "last_checkpoint",
     "latest_run",
     "new_run_dir",
-    "package_versions",
     "release_run_dir",
 ]
 
@@ -63,12 +56,10 @@ COMMAND_FILE = "command.txt"
 DIFF_FILE = "git.diff"
 CHECKPOINTS = "checkpoints"
 _ENV_RUN_DIR = "LIGHTCLI_RUN_DIR"  # tells processes started by Lightning's DDP launcher which run they belong to
-JOB_ENV_VAR = "LIGHTCLI_JOB"
 """Set by the batch job of ``lightcli submit``: JSON with the job's id, executor and options (recorded in
 ``run.yaml``) and ``run_file``, where the run writes its folder so that a requeued job resumes it."""
 _VERSION = re.compile(r"^version_(\d+)$")
 _LOCAL_LOGGERS = (TensorBoardLogger, CSVLogger)
-_PACKAGES = ("torch", "pytorch-lightning", "lightning", "jsonargparse", "torchmetrics", "lightcli")
 
 
 @dataclass
@@ -206,58 +197,6 @@ def stop_sharing() -> None:
         os.environ.pop(_ENV_RUN_DIR, None)
 
 
-# -- what the run was made of -------------------------------------------------------------------------
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of python and of the packages that decide a run's numbers."""
-    versions = {"python": platform.python_version()}
-    for package in _PACKAGES:
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def _git(args: list[str], cwd: Path) -> str | None:
-    try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
-def _may_be_a_repository(cwd: Path) -> bool:
-    """Whether git could find a repository from ``cwd``: a ``.git`` entry there or in a folder above, or one named
-    by git's environment. Outside one, no git process is started."""
-    if os.environ.get("GIT_DIR"):
-        return True
-    folder = cwd.resolve()
-    return any((parent / ".git").exists() for parent in (folder, *folder.parents))
-
-
-def git_state(cwd: str | Path = ".") -> tuple[dict[str, Any] | None, str]:
-    """The git commit, branch and dirty flag of the repository containing ``cwd``, and its uncommitted diff.
-
-    Returns ``(None, "")`` outside a repository, in one without a commit, or without git.
-    """
-    cwd = Path(cwd)
-    if not _may_be_a_repository(cwd):
-        return None, ""
-    head = _git(["rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref", "HEAD"], cwd)  # one line each, in order
-    if head is None or len(head.splitlines()) != 3:
-        return None, ""
-    root, commit, branch = head.splitlines()
-    status = _git(["status", "--porcelain"], cwd) or ""
-    diff = _git(["diff", "HEAD"], cwd) or ""
-    untracked = [line[3:] for line in status.splitlines() if line.startswith("??")]
-    info: dict[str, Any] = {"commit": commit, "branch": branch, "dirty": bool(status.strip()), "root": root}
-    if untracked:
-        info["untracked"] = untracked
-    return info, diff
-
-
 # -- loggers ------------------------------------------------------------------------------------------
 
 
@@ -388,23 +327,9 @@ class RunDirectory(Callback):
         (self.run_dir / CONFIG_FILE).write_text(self.config)
         with (self.run_dir / COMMAND_FILE).open("a") as file:
             file.write(self.command + "\n")
-        launch: dict[str, Any] = {
-            "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": self.command,
-            "cwd": os.getcwd(),
-            "host": socket.gethostname(),
-            "seed": self.seed,
-            "processes": trainer.world_size,
-            "nodes": trainer.num_nodes,
-            "strategy": type(trainer.strategy).__name__,
-            "versions": package_versions(),
-        }
-        _record_job(launch, self.run_dir)
-        git, diff = git_state(os.getcwd())
-        if git is not None:
-            launch["git"] = git
-            if diff:
-                (self.run_dir / DIFF_FILE).write_text(diff)
+        launch, diff = launch_record(trainer, self.command, self.seed, self.run_dir)
+        if diff:
+            (self.run_dir / DIFF_FILE).write_text(diff)
         record_path = self.run_dir / RUN_FILE
         if self.resumed_from and record_path.is_file():
             record = yaml.safe_load(record_path.read_text()) or {}
@@ -415,20 +340,6 @@ class RunDirectory(Callback):
             record.update(launch)
         record_path.write_text(yaml.safe_dump(record, sort_keys=False))
         publish(trainer, self.run_dir, self.config, record)  # the config reaches every tracker (lightcli.run.trackers)
-
-
-def _record_job(launch: dict[str, Any], run_dir: Path) -> None:
-    """Adds the batch job this launch runs in (``lightcli submit``) and tells the job where its run is."""
-    try:
-        job = json.loads(os.environ.get(JOB_ENV_VAR) or "null")
-    except ValueError:
-        return
-    if not isinstance(job, dict):
-        return
-    run_file = job.pop("run_file", None)
-    launch["job"] = job
-    if isinstance(run_file, str) and run_file:
-        Path(run_file).write_text(f"{run_dir.resolve()}\n")
 
 
 def command_line(args: list[str]) -> str:

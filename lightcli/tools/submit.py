@@ -220,7 +220,7 @@ class LightcliJob:
         """Runs the command in a child process and returns its exit code (also read back by ``--wait``)."""
         import submitit
 
-        from lightcli.run.folders import JOB_ENV_VAR
+        from lightcli.run.record import JOB_ENV_VAR
 
         environment = submitit.JobEnvironment()
         self._run_file = environment.paths.folder / f"{environment.job_id}_run.txt"
