@@ -1,6 +1,8 @@
 """What ``--help`` shows of the System: the classes a config and the command line chose, and nested ``.help`` options.
 
-No torch, no Lightning: only the arguments and the YAML of the config files are read.
+Also what the command line asks before it is parsed: whether it asks for help (:func:`prints_help`), and the value
+of an option (:func:`option_value`). No torch, no Lightning: only the arguments and the YAML of the config files
+are read.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import yaml
 
 from lightcli.config.files import read_text
 
-__all__ = ["chosen_classes", "with_system_help"]
+__all__ = ["chosen_classes", "option_value", "prints_help", "with_system_help"]
 
 _DEPTH = 4  # how deep under ``system`` chosen classes are looked for (dataloaders.train.init_args.dataset)
 
@@ -25,6 +27,17 @@ def _values(args: list[str], option: str) -> list[str]:
         elif arg.startswith(option + "="):
             found.append(arg[len(option) + 1 :])
     return found
+
+
+def option_value(args: list[str], option: str) -> str | None:
+    """The value of ``--option value`` or ``--option=value`` in args (the last one wins), else None."""
+    values = _values(args, option)
+    return values[-1] if values else None
+
+
+def prints_help(args: list[str]) -> bool:
+    """Whether the arguments ask for help (``-h``, ``--help``, a nested ``.help``, ``--print_config=comments``)."""
+    return any(a in ("-h", "--help") or a.endswith(".help") or ".help=" in a or "comments" in a for a in args)
 
 
 def _collect(value: Any, prefix: str, depth: int, into: dict[str, str]) -> None:
@@ -59,7 +72,7 @@ def chosen_classes(args: list[str]) -> dict[str, str]:
         option = arg.split("=", 1)[0]
         if option.startswith("--system.") and not option.endswith(".help"):
             key = option.removeprefix("--system.").removesuffix(".class_path")
-            value = _values(args, option)[-1] if _values(args, option) else ""
+            value = option_value(args, option) or ""
             if "." in value and not value.lstrip().startswith(("{", "[")) and " " not in value:
                 chosen[key] = value  # --system.model lightcli.MLP: a class given by its path
     return chosen

@@ -1,7 +1,9 @@
 """Checks made before the parser imports anything: the subcommand, the place of --config, the allowlist, the library versions.
 
 The class paths stored in a ``--ckpt_path`` checkpoint are checked by :func:`checkpoint_problems`, given
-the stored config by :mod:`lightcli.cli` (which reads the checkpoint once; this package never imports torch).
+the stored config by :mod:`lightcli.run.ckptpath` (which reads the checkpoint once; this package never imports
+torch), and a parsed config that asks to load a checkpoint with ``weights_only: false`` is refused by
+:func:`no_pickle`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from lightcli.config.safeyaml import load_file
 from lightcli.config.sources import COMMAND_LINE, origin_file, read_sources
 from lightcli.upstream.versions import installed_versions, unchecked_versions
 
-__all__ = ["checkpoint_problems", "preflight", "version_problems", "versions_text"]
+__all__ = ["checkpoint_problems", "no_pickle", "preflight", "version_problems", "versions_text"]
 
 
 # -- before parsing ---------------------------------------------------------------------------------------
@@ -138,6 +140,24 @@ def checkpoint_problems(stored: dict[str, Any] | None, ckpt: str) -> list[Proble
     if stored is None or allowed_prefixes() is None:
         return []
     return _outside_allowlist(stored, "system", lambda key: f"the checkpoint {ckpt}")
+
+
+def no_pickle(config: Any) -> None:
+    """Makes the trainer load a checkpoint with ``weights_only=True`` (no code unpickled), refusing ``false``.
+
+    Args:
+        config: The parsed config of a Lightning subcommand, a jsonargparse Namespace (its ``weights_only`` is set to
+            True when present).
+
+    Raises:
+        ConfigError: ``weights_only: false`` was given.
+    """
+    if "weights_only" not in config:
+        return
+    if config.get("weights_only") is False:
+        fix = "Remove it: lightcli loads every checkpoint with weights_only=True (no code is unpickled)."
+        raise ConfigError(Problem("weights_only", "true or null (no pickle)", "false", fix))
+    config.weights_only = True
 
 
 def _outside_allowlist(tree: Any, prefix: str, origin: Callable[[str], str | None]) -> list[Problem]:

@@ -6,6 +6,8 @@
   so a resumed run draws the same shuffles and dropout masks as an uninterrupted one.
 - :class:`GracefulStop` turns SIGTERM (cluster preemption) and a first Ctrl-C into: finish the current batch,
   save ``checkpoints/last.ckpt``, exit with code 128 + signal number and a one-line resume hint.
+- :func:`run_callbacks`: these callbacks, and a ModelCheckpoint into the run folder, for the trainer of a run
+  that has a folder.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from lightcli.config.problems import ConfigError, Problem
+from lightcli.run import folders as runs
 from lightcli.run.stored import read_checkpoint
 
 __all__ = [
@@ -38,6 +41,7 @@ __all__ = [
     "check_resume_rules",
     "check_weights_fit",
     "config_changes",
+    "run_callbacks",
 ]
 
 _PARTIAL = ".partial-"
@@ -95,6 +99,33 @@ def use_atomic_checkpoints(trainer: Trainer) -> None:
     """Makes the trainer write checkpoints atomically, unless a custom CheckpointIO was configured."""
     if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
         trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+
+
+def run_callbacks(
+    run: runs.RunDirectory, changes: dict[str, tuple[Any, Any]] | None, others: list[Any], checkpointing: bool
+) -> list[Callback]:
+    """The callbacks of a run that has a folder, added to those its trainer already has (``others``).
+
+    ``run`` itself (the run's records), :class:`RandomState`, :class:`GracefulStop` with the command that resumes
+    the run, :class:`ResumeOverrides` when a resumed fit changes values (``changes``), and with ``checkpointing`` a
+    ModelCheckpoint into ``<run>/checkpoints`` (with ``last.ckpt``) unless one is given.
+
+    Args:
+        run: The run folder's callback, which writes its records.
+        changes: ``key -> (value in the checkpoint, value given)`` of a resumed fit, else None.
+        others: The callbacks the trainer has already (a ModelCheckpoint among them is kept as the only one).
+        checkpointing: Whether the trainer checkpoints (``enable_checkpointing`` is not false).
+    """
+    run_dir = run.run_dir
+    hint = runs.command_line(["fit", "--config", str(run_dir / runs.CONFIG_FILE), "--ckpt_path", "last"])
+    callbacks: list[Callback] = [run, RandomState(), GracefulStop(run_dir / runs.CHECKPOINTS, hint)]
+    if changes:
+        callbacks.append(ResumeOverrides(changes))
+    if checkpointing and not any(isinstance(c, ModelCheckpoint) for c in [*others, *callbacks]):
+        callbacks.append(  # one run per directory: overwrite, never last-v1.ckpt
+            ModelCheckpoint(dirpath=run_dir / runs.CHECKPOINTS, save_last=True, enable_version_counter=False)
+        )
+    return callbacks
 
 
 class RandomState(Callback):

@@ -16,15 +16,24 @@ import contextlib
 import errno
 import os
 import shutil
+import sys
 import sysconfig
 import traceback
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from lightcli.config.problems import TRACEBACK_ENV_VAR, Problem, raised
+from lightcli.config.problems import TRACEBACK_ENV_VAR, ConfigError, Problem, raised
 
-__all__ = ["TRACEBACK_FILE", "RunClaim", "disk_problem", "failure_problem", "frame_objects", "user_frame"]
+__all__ = [
+    "TRACEBACK_FILE",
+    "RunClaim",
+    "disk_problem",
+    "failure_exit",
+    "failure_problem",
+    "frame_objects",
+    "user_frame",
+]
 
 TRACEBACK_FILE = "traceback.txt"
 """The file in the run folder that holds the full traceback of a run that failed."""
@@ -159,3 +168,24 @@ def failure_problem(error: BaseException, key: str | None, run_dir: Path | None)
             saved = run_dir / TRACEBACK_FILE
     fix = f"The full traceback is in {saved}." if saved else f"{TRACEBACK_ENV_VAR}=1 shows the traceback."
     return Problem(key or "the run", "", got, fix)
+
+
+def failure_exit(error: Exception, key: str | None, claim: RunClaim, ran_a_step: bool) -> BaseException:
+    """What a run that raised ends with: the exception its command raises instead (the exit codes above).
+
+    In the first batch of the subcommand's mode, and with no checkpoint written: a config error (exit 2) and
+    the run folder taken back. Later: a one-line report on stderr, the traceback in the run folder, exit 1.
+
+    Args:
+        error: What the run raised.
+        key: The config key of the component whose code raised, if known.
+        claim: The run folder of the command.
+        ran_a_step: Whether a step of the subcommand's first mode was completed.
+    """
+    if not ran_a_step and claim.take_back():
+        return ConfigError(failure_problem(error, key, None))
+    problem = failure_problem(error, key, claim.run_dir)
+    if os.environ.get(TRACEBACK_ENV_VAR):
+        traceback.print_exception(error)
+    print(f"error: {problem}", file=sys.stderr)
+    return SystemExit(1)
