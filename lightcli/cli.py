@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import yaml
-from jsonargparse import Namespace, set_dumper, set_parsing_settings
+from jsonargparse import set_dumper, set_parsing_settings
 from pytorch_lightning import LightningDataModule, Trainer
-from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.callbacks import ProgressBar as _LightningProgressBar
 from pytorch_lightning.cli import LightningArgumentParser
 
@@ -39,9 +38,6 @@ from lightcli.core.system import System
 from lightcli.parser import StrictParser, lightning_options, system_help
 from lightcli.run import folders as runs
 from lightcli.run.checkpoints import (
-    GracefulStop,
-    RandomState,
-    ResumeOverrides,
     check_resume_rules,
     check_weights_fit,
     run_callbacks,
@@ -53,8 +49,8 @@ from lightcli.run.failures import RunClaim, disk_problem, failure_exit, frame_ob
 from lightcli.run.process import collection_paused, signals_restored
 from lightcli.run.profiling import Unprofiled
 from lightcli.run.stored import forget as forget_checkpoints
+from lightcli.upstream.import_gate import guard_imports
 from lightcli.upstream.jsonargparse import (
-    guard_imports,
     has_link_targets,
     install,
     read_config_files_with,
@@ -66,9 +62,6 @@ from lightcli.upstream.parse_memo import install as remember_class_values
 from lightcli.upstream.parse_memo import remembered
 
 __all__ = ["SUBCOMMANDS", "TOOLS", "LightCLI", "build_parser", "main", "run", "run_lightning"]
-# Imported here for code that moved to lightcli.run: the schema and the shell completion name these classes
-# lightcli.cli.<Name> (they list every class a lightcli module holds), so configs may too; they stay importable.
-__all__ += ["GracefulStop", "ModelCheckpoint", "Namespace", "RandomState", "ResumeOverrides"]
 
 
 class LightCLI(CLIBase):

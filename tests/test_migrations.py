@@ -172,6 +172,22 @@ def test_lightcli_s_own_moved_modules_are_migrated(tiny_folder: Path, capsys: py
     assert "lightcli.models.MLP" not in out
 
 
+def test_callbacks_the_schema_once_listed_under_lightcli_cli_are_migrated(
+    tiny_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tiny_config()
+    config["trainer"]["callbacks"] = [
+        {"class_path": "lightcli.cli.ModelCheckpoint", "init_args": {"save_top_k": 0}},
+        {"class_path": "lightcli.cli.GracefulStop"},
+    ]
+    write_config(tiny_folder / "before.yaml", config)
+    assert main(["fit", "--config", "before.yaml", "--print_config"]) == 0
+    out, err = capsys.readouterr()
+    assert "lightcli.cli.ModelCheckpoint -> pytorch_lightning.callbacks.ModelCheckpoint" in err
+    assert "lightcli.cli.GracefulStop -> lightcli.run.checkpoints.GracefulStop" in err
+    assert "lightcli.cli." not in out
+
+
 def test_declarations_refused_by_the_allowlist_are_not_imported(
     tiny_folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -27,9 +27,9 @@ from conftest import REPO, tiny_config, write_config
 from lightcli.cli import LightCLI, StrictParser, main
 from lightcli.config.problems import ConfigError, Problem
 from lightcli.run.console import quiet
+from lightcli.upstream import import_gate, lightning_core, parse_memo, versions
 from lightcli.upstream import jsonargparse as upstream_jsonargparse
 from lightcli.upstream import lightning as upstream_lightning
-from lightcli.upstream import lightning_core, parse_memo, versions
 
 
 def parameters(function: Any) -> list[str]:
@@ -161,15 +161,15 @@ def test_every_jsonargparse_module_that_imports_values_is_guarded() -> None:
     from jsonargparse import _common, _util
 
     calls: list[tuple[str, bool]] = []
-    assert upstream_jsonargparse.guard_imports(lambda path, module=False: calls.append((path, module)))
-    assert upstream_jsonargparse.guarded()
+    assert import_gate.guard_imports(lambda path, module=False: calls.append((path, module)))
+    assert import_gate.guarded()
     original = _util.import_object.__wrapped__
     assert parameters(original) == ["name", "check_path"]
     for info in pkgutil.iter_modules(jsonargparse.__path__):
         module = importlib.import_module(f"jsonargparse.{info.name}")
         held = module.__dict__.get("import_object")
         if held is not None:  # a module holding jsonargparse's import_object holds the guarded one
-            assert info.name in upstream_jsonargparse._IMPORTERS, info.name
+            assert info.name in import_gate._IMPORTERS, info.name
             assert getattr(held, "__wrapped__", None) is original, info.name
     assert "check_import_path(val)" in inspect.getsource(typehints.adapt_typehints)  # a ModuleType value
     assert typehints.check_import_path.__wrapped__ is _common.check_import_path
@@ -179,14 +179,14 @@ def test_every_jsonargparse_module_that_imports_values_is_guarded() -> None:
     assert calls == [("collections.OrderedDict", False)]
     from lightcli.config.allowlist import check_import
 
-    upstream_jsonargparse.guard_imports(check_import)
+    import_gate.guard_imports(check_import)
 
 
 def test_a_refusal_of_the_gate_is_jsonargparses_import_denied() -> None:
     def refuse(path: str, module: bool = False) -> None:
         raise ConfigError(Problem("", "an allowed path", path, ""))
 
-    upstream_jsonargparse.guard_imports(refuse)
+    import_gate.guard_imports(refuse)
     try:
         from jsonargparse import _typehints, _util
         from jsonargparse._common import ImportDenied
@@ -199,7 +199,7 @@ def test_a_refusal_of_the_gate_is_jsonargparses_import_denied() -> None:
     finally:
         from lightcli.config.allowlist import check_import
 
-        upstream_jsonargparse.guard_imports(check_import)
+        import_gate.guard_imports(check_import)
 
 
 def test_signature_parameters_come_from_the_resolver() -> None:

@@ -9,7 +9,7 @@ config file cannot widen it. Prefixes are checked before anything is imported.
 One chokepoint: every import path that a config, a command-line value, a checkpoint, a search space or
 a YAML file referenced from a config names is imported by :func:`import_object` (or its module by
 :func:`import_module`), which calls :func:`check_import` first. jsonargparse's own resolution of class
-paths is routed through :func:`check_import` too (:func:`lightcli.upstream.jsonargparse.guard_imports`).
+paths is routed through :func:`check_import` too (:func:`lightcli.upstream.import_gate.guard_imports`).
 :mod:`lightcli.config.preflight` applies the same rule (:func:`refused`) to what it can see before parsing
 (the config files, values, files named by values, a checkpoint's stored config), for messages that name
 where each path was given; the gate holds whatever the preflight misses.

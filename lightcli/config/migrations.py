@@ -91,11 +91,18 @@ class Renamed:
 
 Migration = Moved | Renamed
 
-LIGHTCLI: tuple[Migration, ...] = tuple(
-    Moved(f"lightcli.{module}", f"lightcli.core.{module}")
-    for module in ("adapters", "data", "freezer", "models", "optim", "system", "weights", "writers")
+_RUN_CALLBACKS = ("GracefulStop", "RandomState", "ResumeOverrides")
+
+LIGHTCLI: tuple[Migration, ...] = (
+    *(
+        Moved(f"lightcli.{module}", f"lightcli.core.{module}")
+        for module in ("adapters", "data", "freezer", "models", "optim", "system", "weights", "writers")
+    ),
+    *(Moved(f"lightcli.cli.{name}", f"lightcli.run.checkpoints.{name}") for name in _RUN_CALLBACKS),
+    Moved("lightcli.cli.ModelCheckpoint", "pytorch_lightning.callbacks.ModelCheckpoint"),
 )
-"""lightcli's own migrations: the modules that moved into ``lightcli.core`` (configs naming ``lightcli.models.MLP``)."""
+"""lightcli's own migrations: the modules that moved into ``lightcli.core`` (configs naming ``lightcli.models.MLP``),
+and the callbacks the schema and completion once listed under ``lightcli.cli`` (which only imported them)."""
 
 _DECLARED: list[Migration] = []  # the user's, by moved() and renamed() outside a declarations file
 _BY_FILE: dict[str, list[Migration]] = {}  # those of each declarations file imported by this process

@@ -3,7 +3,7 @@
 ``System.load_from_checkpoint(path)`` rebuilds the system from the config stored in the checkpoint. Lightning
 loads the file and lets jsonargparse import every ``class_path`` of that config; here the file is loaded with
 ``weights_only=True`` (no code is unpickled, whatever the caller passes), and jsonargparse's imports pass
-:func:`lightcli.config.allowlist.check_import` first (:func:`lightcli.upstream.jsonargparse.guard_imports`):
+:func:`lightcli.config.allowlist.check_import` first (:func:`lightcli.upstream.import_gate.guard_imports`):
 with ``LIGHTCLI_ALLOWED_MODULES`` set, a checkpoint naming a class outside it is refused before the import.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from lightcli.config.allowlist import check_import
 from lightcli.config.problems import ConfigError, Problem
-from lightcli.upstream.jsonargparse import guard_imports
+from lightcli.upstream.import_gate import guard_imports
 
 __all__ = ["CheckedLoading"]
 

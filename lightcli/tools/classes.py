@@ -125,12 +125,20 @@ def lightcli_modules() -> list[str]:
     ]
 
 
+def _lists_imported(module: str, project: list[str] | tuple[str, ...]) -> bool:
+    """Whether a module's classes are listed under its name also when they are defined elsewhere: a library's
+    public module (``torch.nn.Linear``) and lightcli's API (``lightcli.MLP``), not a project module or a module
+    inside lightcli (what one imports for its own use is not a name to give in a config)."""
+    return module not in project and not module.startswith("lightcli.")
+
+
 def collect_classes(
     module_names: list[str], project: list[str] | tuple[str, ...] = ()
 ) -> tuple[dict[type, list[str]], list[str]]:
     """Maps each public class of the modules to its import paths (shortest first); also returns problems.
 
-    From the ``project`` modules only the classes they define are taken (not what they import).
+    From the ``project`` modules and lightcli's inner modules only the classes they define are taken (not what
+    they import).
 
     Raises:
         ConfigError: A module is outside ``LIGHTCLI_ALLOWED_MODULES`` (nothing of it is imported).
@@ -150,7 +158,7 @@ def collect_classes(
             if attr.startswith("_"):
                 continue
             value = getattr(module, attr, None)
-            if inspect.isclass(value) and (name not in project or value.__module__ == name):
+            if inspect.isclass(value) and (_lists_imported(name, project) or value.__module__ == name):
                 paths.setdefault(value, []).append(f"{name}.{attr}")
     for cls, found in paths.items():
         canonical = f"{cls.__module__}.{cls.__qualname__}"
