@@ -296,7 +296,7 @@ def main() -> None:
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--skip-commands", action="store_true")
     parser.add_argument("--skip-parse", action="store_true")
-    parser.add_argument("--parse-n", type=int, nargs="+", default=[0, 10, 100, 1000])
+    parser.add_argument("--parse-n", type=int, nargs="+", default=[0, 10, 100, 1000, 2000])
     parser.add_argument("--parse-repeats", type=int, default=3, help="fresh processes per parse point (N <= 100)")
     parser.add_argument("--no-minimal", action="store_true", help="skip contender M (plain LightningCLI, minimal venv)")
     args = parser.parse_args()
