@@ -128,4 +128,4 @@ def test_every_answer_of_the_memo_is_what_jsonargparse_answers(
     monkeypatch.setattr(parse_memo, "_kept_or_computed", checked)
     with quiet():
         LightCLI(args=["--config", str(config), "--trainer.max_epochs", "2"], run=False)
-    assert "validated" in answered  # a validated result given again was answered from the memo
+    assert parse_memo.VALIDATED in answered  # a validated result given again was answered from the memo

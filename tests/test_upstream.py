@@ -141,6 +141,28 @@ def test_the_logger_of_parsers_without_one_discards_everything_and_is_disabled_o
     assert _common.null_logger.disabled and not _common.null_logger.isEnabledFor(logging.DEBUG)
 
 
+@pytest.mark.parametrize("config", ["digits.yaml", "finetune.yaml"])
+def test_a_namespace_is_cloned_as_jsonargparse_clones_it(config: str, workdir: Path) -> None:
+    from jsonargparse import Namespace, _core, _namespace
+
+    assert upstream_jsonargparse.install()
+    recreate = _namespace.recreate_branches
+    original = recreate.__wrapped__
+    assert _core.recreate_branches is recreate  # _core holds it by name
+    assert "new_data[key] = recreate_branches(val, skip_keys)" in inspect.getsource(original)
+    with quiet():
+        parsed = LightCLI(args=["--config", str(REPO / "configs" / config)], run=False).config
+    parsed["meta.__path__"] = "x.yaml"  # a meta key, left out with skip_keys
+    for skip in (None, _namespace.meta_keys):
+        fast, slow = recreate(parsed, skip), original(parsed, skip)
+        assert fast == slow and fast.as_dict() == slow.as_dict() and fast is not parsed
+        assert repr(fast) == repr(slow)  # the same types all the way down
+    cloned = parsed.clone()
+    cloned["system.init_args.optimizer.init_args.lr"] = 9.0
+    assert parsed["system.init_args.optimizer.init_args.lr"] != 9.0  # no branch is shared
+    assert isinstance(cloned.system, Namespace)
+
+
 def test_the_class_lists_of_help_come_from_extra_help() -> None:
     """``shorten_class_lists`` wraps ``ActionTypeHint.extra_help``, which lists ``get_all_subclass_paths``."""
     extra_help = typehints.ActionTypeHint.__dict__["extra_help"]

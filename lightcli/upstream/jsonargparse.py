@@ -25,6 +25,8 @@ name                                      where upstream                        
 ``path_type(mode)._mode``                 ``jsonargparse/typing.py``                 4.51.0 - 4.53.0  :func:`path_mode` (typecheck)
 ``ActionTypeHint.extra_help``             ``jsonargparse/_typehints.py``             4.51.0 - 4.53.0  :func:`shorten_class_lists` (cli)
 ``_common.null_logger``                   ``jsonargparse/_common.py``                 4.53.0           :func:`install` (cli)
+``_namespace.recreate_branches`` (and     ``jsonargparse/_namespace.py``,             4.53.0           :func:`install` (cli)
+``_core``'s name for it)                  ``jsonargparse/_core.py``
 ========================================  =========================================  ===============  ==============================
 
 Imports guarded: :mod:`lightcli.upstream.import_gate`.
@@ -32,7 +34,8 @@ Imports guarded: :mod:`lightcli.upstream.import_gate`.
 Parse time: configs with many class_path entries parse and build in time linear in their number.
 Two parts, both used by :class:`lightcli.cli.LightCLI`:
 
-- :func:`install`: two targeted fixes for jsonargparse 4.x (below, and ``_once_per_pass``), and its logger of
+- :func:`install`: three targeted fixes for jsonargparse 4.x (below, ``_once_per_pass``, and
+  ``_branches_recreated``: ``Namespace.clone`` without re-parsing each stored key), and its logger of
   parsers without a logger disabled (it discards everything, but built a record for each debug call first).
 - :class:`SectionInstantiator`: LightningCLI stores the system's config as its hyperparameters by
   dumping (validating, serializing, reloading) the *whole* config when the system is built; with
@@ -127,13 +130,55 @@ def _once_per_pass(add_sub_defaults: Callable[[Any, Any], None]) -> Callable[[An
     return once
 
 
+def _branches_recreated(original: Callable[..., Any]) -> Callable[..., Any]:
+    """jsonargparse's ``recreate_branches`` (``Namespace.clone``), setting a namespace's keys as they are stored.
+
+    The original sets each key of a copied namespace through ``Namespace.__setitem__``, which splits it on dots,
+    checks it and walks to its parent: a third of the time of parsing 1000 nested layers went there. The keys of
+    a namespace's ``vars()`` are already single, checked, clash-marked names, so they are set as they are.
+    Anything but a plain ``Namespace`` (a dict, a subclass) goes through the original.
+    """
+    from jsonargparse import Namespace
+
+    def recreate_branches(data: Any, skip_keys: Any = None) -> Any:
+        kind = type(data)
+        if kind is Namespace:
+            new = Namespace()
+            vars(new).update(
+                (key, recreate_branches(value, skip_keys))
+                for key, value in vars(data).items()
+                if skip_keys is None or key not in skip_keys
+            )
+            return new
+        if kind is list:
+            return [recreate_branches(value, skip_keys) for value in data]
+        if kind is dict:
+            return {
+                key: recreate_branches(value, skip_keys)
+                for key, value in data.items()
+                if skip_keys is None or key not in skip_keys
+            }
+        if isinstance(data, (Namespace, dict, list)):
+            return original(data, skip_keys)
+        return data
+
+    recreate_branches.__wrapped__ = original  # type: ignore[attr-defined]
+    return recreate_branches
+
+
 def installed() -> bool:
     """Whether the fixes are active in this process."""
-    from jsonargparse import _common, _typehints
+    from jsonargparse import _common, _core, _namespace, _typehints
 
     add_sub_defaults = _typehints.ActionTypeHint.__dict__.get("add_sub_defaults")
     wrapped = getattr(getattr(add_sub_defaults, "__func__", None), "__wrapped__", None)
-    return getattr(_typehints, "deepcopy", None) is _deepcopy and wrapped is not None and _common.null_logger.disabled
+    recreated = [getattr(module.recreate_branches, "__wrapped__", None) for module in (_namespace, _core)]
+    return (
+        getattr(_typehints, "deepcopy", None) is _deepcopy
+        and wrapped is not None
+        and _common.null_logger.disabled
+        and all(recreated)
+    )
 
 
 def install() -> bool:
@@ -155,6 +200,12 @@ def install() -> bool:
     # parsing 1000 nested layers) for its NullHandler. Disabled, it discards the same messages without building them.
     _common.null_logger.disabled = True
     setattr(_typehints, "deepcopy", _deepcopy)  # noqa: B010 - a module attribute, replaced on purpose
+    from jsonargparse import _core, _namespace
+
+    original = _namespace.recreate_branches
+    recreate = _branches_recreated(getattr(original, "__wrapped__", original))
+    for module in (_namespace, _core):  # Namespace.clone looks it up in _namespace; _core imported it by name
+        setattr(module, "recreate_branches", recreate)  # noqa: B010 - replaced on purpose
     action.add_sub_defaults = staticmethod(_once_per_pass(action.__dict__["add_sub_defaults"].__func__))  # type: ignore[method-assign]
     return True
 

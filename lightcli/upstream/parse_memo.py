@@ -61,30 +61,36 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
+import jsonargparse
+from jsonargparse import Namespace, _common, _core, _paths, _typehints, _util
+
 __all__ = ["adapt_class_type", "forget", "get_defaults", "install", "installed", "remembered", "stats"]
 
 _memo: ContextVar[dict[Any, Any] | None] = ContextVar("lightcli_adapt_class_type_memo", default=None)
 _stats = {"kept": 0, "reused": 0, "passed": 0}
 _PLAIN = (str, int, float, bool, type(None), bytes)
+VALIDATED = object()
+"""The first item of the key a validated result is kept under as a given value (no frozen value is this object)."""
 
 
 def _frozen(value: Any) -> Any:
-    """A hashable image of ``value`` that is equal only for equal values of the same types."""
+    """A hashable image of ``value`` that is equal only for equal values of the same types (a string is its own
+    image: every other image is a tuple)."""
     kind = type(value)
+    if kind is str:
+        return value
     if kind in _PLAIN:
         return (kind, value)
+    if kind is Namespace:
+        return (kind, tuple([(k, _frozen(v)) for k, v in vars(value).items()]))
     if kind is list or kind is tuple:
-        return (kind, tuple(_frozen(v) for v in value))
+        return (kind, tuple([_frozen(v) for v in value]))
     if kind is dict:
-        return (kind, tuple((k, _frozen(v)) for k, v in value.items()))
+        return (kind, tuple([(k, _frozen(v)) for k, v in value.items()]))
     if kind is set or kind is frozenset:
-        return (kind, frozenset(_frozen(v) for v in value))
+        return (kind, frozenset([_frozen(v) for v in value]))
     if isinstance(value, enum.Enum):
         return (kind, value.name)
-    from jsonargparse import Namespace
-
-    if kind is Namespace:
-        return (kind, tuple((k, _frozen(v)) for k, v in vars(value).items()))
     raise TypeError(f"not kept: {kind.__name__} is not plain data")  # never kept: passed to jsonargparse as is
 
 
@@ -95,23 +101,19 @@ def _copied(value: Any) -> Any:
     kind = type(value)
     if kind in _PLAIN:
         return value
-    if kind is list:
-        return [_copied(v) for v in value]
-    if kind is dict:
-        return {k: _copied(v) for k, v in value.items()}
-    from jsonargparse import Namespace
-
     if kind is Namespace:
         copied = Namespace()
         vars(copied).update({k: _copied(v) for k, v in vars(value).items()})
         return copied
+    if kind is list:
+        return [_copied(v) for v in value]
+    if kind is dict:
+        return {k: _copied(v) for k, v in value.items()}
     return copy.deepcopy(value)
 
 
 def _context() -> tuple[Any, ...]:
     """The jsonargparse context variables that change what ``adapt_class_type`` returns (lenient checking aside)."""
-    from jsonargparse import _common, _paths, _typehints, _util
-
     parent = _common.parent_parser.get()
     mode = _common.load_value_mode.get() or getattr(parent, "parser_mode", None)  # None: the parent parser's
     return (
@@ -135,8 +137,6 @@ def _kept_or_computed(memo: dict[Any, Any], key: Any, compute: Callable[[], Any]
     A result computed under a lenient check is not kept for a strict one (it may hold what a strict check refuses);
     a strict success answers a lenient check too (lenient checking only lets errors pass).
     """
-    from jsonargparse import _common
-
     lenient = bool(_common.lenient_check.get())
     kept = memo.get(key)
     if kept is not None and (lenient or not kept[1]):
@@ -175,7 +175,7 @@ def _validated_key(result: Any, common: tuple[Any, ...]) -> Any:
     try:
         if result.get("dict_kwargs"):
             return None
-        return ("validated", _frozen(result), *common)
+        return (VALIDATED, _frozen(result), *common)
     except (TypeError, AttributeError):
         return None
 
@@ -200,10 +200,8 @@ def adapt_class_type(
     if memo is None or instantiate_classes:
         return original(*args)
     try:
-        from jsonargparse._typehints import NestedArg
-
         init_args = value.get("init_args") if isinstance(value, dict) else getattr(value, "init_args", None)
-        if isinstance(init_args, NestedArg):
+        if isinstance(init_args, _typehints.NestedArg):
             raise TypeError("a nested --key.init_args.x argument")  # never kept: passed to jsonargparse as is
         given = _frozen(value)
         common = (serialize, _frozen(sub_add_kwargs), _frozen(partial_skip_args), typehint, _context())
@@ -213,10 +211,10 @@ def adapt_class_type(
         _stats["passed"] += 1
         return original(*args)
     if key not in memo and _merges_nothing(prev_val, given, value):
-        validated = ("validated", given, *common)
+        validated = (VALIDATED, given, *common)
         key = validated if validated in memo else key
     result = _kept_or_computed(memo, key, lambda: original(*args), _copied)
-    if key[0] != "validated":
+    if key[0] is not VALIDATED:
         kept_as = _validated_key(result, common)
         if kept_as is not None and kept_as not in memo:
             memo[kept_as] = memo[key]
@@ -241,8 +239,6 @@ def get_defaults(self: Any, skip_validation: bool = False, **kwargs: Any) -> Any
 
 def installed() -> bool:
     """Whether jsonargparse's ``adapt_class_type`` and ``ArgumentParser.get_defaults`` go through the memo."""
-    from jsonargparse import _core, _typehints
-
     return (
         _typehints.__dict__.get("adapt_class_type") is adapt_class_type
         and _core.ArgumentParser.__dict__.get("get_defaults") is get_defaults
@@ -254,9 +250,6 @@ def install() -> bool:
 
     It keeps nothing until :func:`remembered` is active.
     """
-    import jsonargparse
-    from jsonargparse import _core, _typehints
-
     # once per process: a function put in front of the memo later (a test counting calls) calls the memo
     if _original:
         return True
