@@ -63,6 +63,23 @@ def test_a_yaml_file_as_a_value_is_read_and_named_as_the_origin(folder: Path) ->
     assert sources.origin("system.optimizer.class_path") == "adam.yaml:1"
 
 
+def test_a_class_in_a_file_named_inside_a_config_is_read_and_a_string_naming_a_file_is_kept(folder: Path) -> None:
+    (folder / "sub").mkdir()
+    (folder / "sub" / "adam.yaml").write_text("class_path: torch.optim.Adam\ninit_args: {lr: 0.01}\n")
+    (folder / "sub" / "labels.yaml").write_text("cat: 0\ndog: 1\n")
+    (folder / "sub" / "c.yaml").write_text(
+        "system:\n  optimizer: adam.yaml\n"  # relative to sub/, as jsonargparse reads it
+        "trainer:\n  logger:\n    class_path: pytorch_lightning.loggers.CSVLogger\n"
+        "    init_args: {save_dir: runs, name: labels.yaml}\n"  # a string argument that names a file
+    )
+    sources = read_sources(["--config", "a.yaml", "--config", "sub/c.yaml"])
+    assert sources.problems == []
+    assert sources.tree["system"]["optimizer"] == {"class_path": "torch.optim.Adam", "init_args": {"lr": 0.01}}
+    assert sources.origin("system.optimizer.init_args.lr") == "sub/adam.yaml:2"
+    assert sources.tree["trainer"]["logger"]["init_args"]["name"] == "labels.yaml"
+    assert sources.origin("trainer.logger.init_args.name") == "sub/c.yaml:6"
+
+
 def test_a_broken_yaml_value_file_is_named_by_its_key(folder: Path) -> None:
     (folder / "adam.yaml").write_text("init_args: {lr: 0.01\n")
     sources = read_sources(["--system.optimizer", "adam.yaml"])

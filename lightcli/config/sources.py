@@ -207,9 +207,32 @@ def _with_files(sources: Sources, value: Any, prefix: str, folder: Path, origins
     if isinstance(value, list):
         return [_with_files(sources, v, f"{prefix}{i}.", folder, origins) for i, v in enumerate(value)]
     if _names_a_file(value, folder):
-        nested = _nested_file(sources, prefix.rstrip("."), value, folder, origins)
-        return value if nested is None else nested[0]
+        key = prefix.rstrip(".")
+        found: dict[str, str] = {}
+        nested = _nested_file(sources, key, value, folder, found)
+        if nested is None or not _read_as_config(nested[0], _at(sources.tree, key)):
+            return value  # unreadable (a problem added), or a string argument that names a file: kept as it is
+        origins.update(found)
+        return nested[0]
     return value
+
+
+def _read_as_config(content: Any, old: Any) -> bool:
+    """Whether a file named by a value is read as the config of its key: a class (``class_path``, ``init_args``), or
+    a mapping where the files before gave a mapping. Any other file name is a string argument's value."""
+    return isinstance(content, dict) and (bool({"class_path", "init_args"} & content.keys()) or isinstance(old, dict))
+
+
+def _at(tree: Any, dotted: str) -> Any:
+    """The value at a dotted key of a merged config tree (list items by index); None when there is none."""
+    for part in dotted.split("."):
+        if isinstance(tree, dict):
+            tree = tree.get(part)
+        elif isinstance(tree, list) and part.isdigit() and int(part) < len(tree):
+            tree = tree[int(part)]
+        else:
+            return None
+    return tree
 
 
 def _migrated(content: Any, lines: dict[str, int], path: str, at: tuple[str, ...]) -> Any:

@@ -153,17 +153,17 @@ _original: dict[str, Callable[..., Any]] = {}
 (set once, by :func:`install`)."""
 
 
-def _merges_nothing(prev_val: Any, given: Any, value: Any) -> bool:
+def _merges_nothing(prev_val: Any, given: Any) -> bool:
     """Whether validating ``value`` onto ``prev_val`` is validating it alone: no previous value, a previous value
     that names a class only (jsonargparse reads ``init_args`` and ``dict_kwargs`` of it, nothing else), or the
     value itself (``given`` is its frozen image)."""
     if prev_val is None:
         return True
-    if not isinstance(prev_val, dict) and type(prev_val).__name__ != "Namespace":
+    if not isinstance(prev_val, (dict, Namespace)):
         return False
     if set(prev_val.keys()) <= {"class_path"}:
         return True
-    return _frozen(prev_val) == given and type(prev_val) is type(value)
+    return _frozen(prev_val) == given  # the image holds the types
 
 
 def _validated_key(result: Any, common: tuple[Any, ...]) -> Any:
@@ -210,7 +210,7 @@ def adapt_class_type(
     except TypeError:  # not plain data, or not hashable
         _stats["passed"] += 1
         return original(*args)
-    if key not in memo and _merges_nothing(prev_val, given, value):
+    if key not in memo and _merges_nothing(prev_val, given):
         validated = (VALIDATED, given, *common)
         key = validated if validated in memo else key
     result = _kept_or_computed(memo, key, lambda: original(*args), _copied)
