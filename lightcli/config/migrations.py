@@ -310,10 +310,9 @@ def read_migrated(path: str | os.PathLike[str]) -> str:
     Used as jsonargparse's reader of config files (:func:`lightcli.upstream.jsonargparse.read_config_files_with`).
     """
     text = read_text(path)
-    refused = refusal(text)
+    refused = refusal(text, os.fspath(path))
     if refused is not None:
-        got, fix = refused
-        raise ConfigError(Problem("", "a config file lightcli can read", f"{got} in {os.fspath(path)}", fix))
+        raise ConfigError(refused)
     if not _may_apply(text, _declarations()):
         return text
     try:

@@ -129,8 +129,9 @@ def safe_yaml(text: str, lines: dict[str, int] | None = None) -> tuple[Any, tupl
         loader.dispose()
 
 
-def refusal(text: str) -> tuple[str, str] | None:
-    """Why the strict loader refuses YAML text, as ``(what was found, fix)``; None when it accepts it.
+def refusal(text: str, path: str, key: str = "") -> Problem | None:
+    """Why the strict loader refuses the YAML text of the file at ``path``, as a problem at ``key``; None when it
+    accepts it.
 
     For every file jsonargparse reads itself (one named inside a config: ``model: model.yaml``): a text already
     read by :func:`safe_yaml` is not read again. Text that is not valid YAML is not refused here: the parser
@@ -139,9 +140,15 @@ def refusal(text: str) -> tuple[str, str] | None:
     if hashlib.sha256(text.encode()).digest() in _accepted:
         return None
     try:
-        return safe_yaml(text)[1]
+        refused = safe_yaml(text)[1]
     except yaml.YAMLError:
         return None
+    return None if refused is None else _refused(key, path, refused)
+
+
+def _refused(key: str, path: str, refused: tuple[str, str]) -> Problem:
+    """The problem of a file the strict loader refused (``refused``: what was found, how to fix it)."""
+    return Problem(key, "a config file lightcli can read", f"{refused[0]} in {path}", refused[1])
 
 
 def load_file(path: str, key: str = "--config") -> tuple[Any, Problem | None]:
@@ -224,7 +231,7 @@ def load_marked(path: str, key: str = "--config") -> tuple[Any, dict[str, int], 
     except yaml.YAMLError as error:
         return None, {}, Problem(key, "valid YAML", f"an error in {path}: {error}", "Fix the YAML.")
     if refused is not None:
-        return None, {}, Problem(key, "a config file lightcli can read", f"{refused[0]} in {path}", refused[1])
+        return None, {}, _refused(key, path, refused)
     if content is None:
         return (
             None,
